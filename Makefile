@@ -1,0 +1,42 @@
+# Every target creates or reuses .venv and installs the project into it first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint typecheck bench scenarios test-slow serve clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python setup.cfg setup.py pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make test: the whole default suite, then ruff and mypy
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check rxspike tests benchmarks
+	$(BIN)/ruff format --check rxspike tests benchmarks
+	$(BIN)/mypy
+
+## make test-slow: comparison runs too long for the default suite
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+## make bench: throughput side by side with plain reactivex / raw aiohttp
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+## make scenarios: the memray-instrumented push-vs-pull comparison and its report
+scenarios: $(STAMP)
+	$(BIN)/rxspike scenarios run
+
+serve: $(STAMP)
+	$(BIN)/rxspike serve
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,133 @@
+"""Shared state of a source that emits only what was requested."""
+
+from __future__ import annotations
+
+import enum
+from typing import Generic, TypeVar
+
+from ._workloop import WorkLoop
+from .errors import InvalidDemandError
+from .hooks import report_undeliverable
+from .types import UNBOUNDED, Subscriber
+
+T = TypeVar("T")
+
+
+class Lifecycle(enum.Enum):
+    """Where a subscription is in its life."""
+
+    #: Emitting whenever there is demand.
+    ACTIVE = "active"
+    #: ``cancel()`` was called; the source stops at the next item boundary and releases.
+    CANCELLED = "cancelled"
+    #: ``on_completed`` or ``on_error`` was signalled; counts as cancelled (rule 1.6).
+    TERMINATED = "terminated"
+
+
+ACTIVE = Lifecycle.ACTIVE
+
+
+class DemandSubscription(WorkLoop, Generic[T]):
+    """Base of rxspike's demand-honouring sources.
+
+    Keeps the running totals ``_requested`` (saturating at :data:`UNBOUNDED`) and
+    ``_emitted``; outstanding demand is their difference. Subclasses implement ``_emit()``,
+    which delivers at most the outstanding demand and may call ``_complete()`` / ``_fail()``,
+    and ``_release()``, which frees the source's resources. ``_release()`` runs exactly once,
+    on the draining thread, after the last signal or on cancel.
+    """
+
+    __slots__ = ("_bad_request", "_emitted", "_requested", "_state", "_subscriber")
+
+    def __init__(self, subscriber: Subscriber[T]) -> None:
+        super().__init__()
+        self._subscriber: Subscriber[T] | None = subscriber
+        self._state = ACTIVE
+        self._requested = 0
+        self._emitted = 0
+        self._bad_request: int | None = None
+
+    # -- Subscription ------------------------------------------------------------------------
+
+    def request(self, n: int) -> None:
+        with self._lock:
+            if self._state is not ACTIVE:
+                return
+            if n <= 0:
+                if self._bad_request is None:
+                    self._bad_request = n
+            else:
+                total = self._requested + n
+                self._requested = total if total < UNBOUNDED else UNBOUNDED
+            self._wip += 1
+            if self._wip != 1:
+                return
+        self._run()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._state is not ACTIVE:
+                return
+            self._state = Lifecycle.CANCELLED
+            self._wip += 1
+            if self._wip != 1:
+                return
+        self._run()
+
+    # -- for subclasses ----------------------------------------------------------------------
+
+    def _emit(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Free the source's resources (close iterators, dispose state). Default: nothing."""
+
+    def _drain(self) -> None:
+        if self._state is ACTIVE:
+            if self._bad_request is not None:
+                self._fail(InvalidDemandError(self._bad_request))
+                return
+            try:
+                self._emit()
+            except Exception as error:  # a subscriber callback raised (rule 2.13)
+                self._abandon(error)
+                return
+        if self._state is Lifecycle.CANCELLED and self._subscriber is not None:
+            self._finish()
+
+    def _terminate(self) -> Subscriber[T] | None:
+        with self._lock:
+            self._state = Lifecycle.TERMINATED
+        subscriber = self._subscriber
+        self._finish()
+        return subscriber
+
+    def _complete(self) -> None:
+        subscriber = self._terminate()
+        if subscriber is not None:
+            try:
+                subscriber.on_completed()
+            except Exception as error:
+                report_undeliverable(error)
+
+    def _fail(self, error: Exception) -> None:
+        subscriber = self._terminate()
+        if subscriber is not None:
+            try:
+                subscriber.on_error(error)
+            except Exception as late:
+                report_undeliverable(late)
+
+    def _abandon(self, error: Exception) -> None:
+        """The subscriber raised from ``on_next``: stop, release, and report it."""
+        with self._lock:
+            self._state = Lifecycle.CANCELLED
+        self._finish()
+        report_undeliverable(error)
+
+    def _finish(self) -> None:
+        self._subscriber = None
+        try:
+            self._release()
+        except Exception as error:
+            report_undeliverable(error)

@@ -1,0 +1,494 @@
+"""Fused push segments: a run of reactivex operators behind one bounded demand boundary."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from functools import reduce
+from typing import Any, Generic, TypeVar
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from ._demand import ACTIVE, Lifecycle
+from ._workloop import WorkLoop
+from .errors import InvalidDemandError, MissingBackpressureError, ProtocolViolationError
+from .flowable import DEFAULT_PREFETCH, Flowable
+from .hooks import report_undeliverable
+from .types import UNBOUNDED, Subscriber, Subscription
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+PushOperator = Callable[[Observable[Any]], Observable[Any]]
+
+
+class FlowOperator(Generic[T, R]):
+    """A demand-aware operator, ``Flowable[T] -> Flowable[R]``.
+
+    ``Flowable.pipe`` applies it as it is; anything else in ``pipe`` is a reactivex operator
+    and is fused into a push segment.
+    """
+
+    __slots__ = ("_apply", "name")
+
+    def __init__(self, name: str, apply: Callable[[Flowable[T]], Flowable[R]]) -> None:
+        self.name = name
+        self._apply = apply
+
+    def __call__(self, source: Flowable[T]) -> Flowable[R]:
+        return self._apply(source)
+
+    def __repr__(self) -> str:
+        return f"<flow operator {self.name}>"
+
+
+def describe_operator(operator: Callable[..., Any]) -> str:
+    """A readable name for a reactivex operator (``map``), for error messages."""
+    for cell in getattr(operator, "__closure__", None) or ():
+        content = cell.cell_contents
+        name = getattr(content, "__name__", "")
+        if callable(content) and name.endswith("_") and not name.startswith("_"):
+            return name.rstrip("_")
+    return getattr(operator, "__name__", repr(operator))
+
+
+def validate_prefetch(prefetch: int, what: str = "prefetch") -> int:
+    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
+        raise ValueError(f"{what} must be a positive int, got {prefetch!r}")
+    return prefetch
+
+
+def fuse(*operators: PushOperator, prefetch: int = DEFAULT_PREFETCH) -> FlowOperator[Any, Any]:
+    """Run reactivex operators as one push segment behind a bounded demand boundary.
+
+    ``Flowable.pipe`` does this on its own for every run of reactivex operators, with
+    :data:`DEFAULT_PREFETCH`; call ``fuse`` to choose the prefetch.
+
+    The segment asks upstream for ``prefetch`` items, and for ``prefetch - prefetch // 4``
+    more each time that many have gone through. It feeds an item into the operators only
+    while downstream has demand; what the operators emit beyond that demand is held, up to
+    ``prefetch`` items, and more than that fails the stream with
+    :class:`MissingBackpressureError` (put an explicit backpressure operator where items
+    multiply). When downstream demand is unbounded nothing can pile up, so the segment
+    passes unbounded demand upstream and items run straight through the operators.
+
+    Args:
+        operators: reactivex operators, applied left to right.
+        prefetch: how many items the segment keeps requested ahead.
+    """
+    validate_prefetch(prefetch)
+    names = ", ".join(describe_operator(op) for op in operators)
+
+    def apply(source: Flowable[Any]) -> Flowable[Any]:
+        return Flowable(
+            lambda subscriber: _Segment(
+                subscriber,
+                source,
+                operators,
+                names=names,
+                prefetch=prefetch,
+                replenish=prefetch - prefetch // 4,
+            ).start()
+        )
+
+    return FlowOperator(f"fuse({names})", apply)
+
+
+def boundary(name: str, prefetch: int, replenish: int) -> FlowOperator[Any, Any]:
+    """An operator-free boundary that never asks upstream for more than ``prefetch`` items."""
+
+    def apply(source: Flowable[Any]) -> Flowable[Any]:
+        return Flowable(
+            lambda subscriber: _Segment(
+                subscriber,
+                source,
+                (),
+                names=name,
+                prefetch=prefetch,
+                replenish=replenish,
+                pass_unbounded=False,
+            ).start()
+        )
+
+    return FlowOperator(name, apply)
+
+
+class _Link:
+    """The segment's subscriber upstream; one per time the operators subscribe the inlet."""
+
+    __slots__ = ("on_next", "segment", "subscription")
+
+    def __init__(self, segment: _Segment, on_next: Callable[[Any], None]) -> None:
+        self.segment = segment
+        self.subscription: Subscription | None = None
+        # In the direct (unbounded) mode this is the first operator's observer itself.
+        self.on_next = on_next
+
+    def on_subscribe(self, subscription: Subscription) -> None:
+        if self.subscription is not None:
+            subscription.cancel()
+            report_undeliverable(
+                ProtocolViolationError("upstream called on_subscribe twice (rule 2.5)")
+            )
+            return
+        self.subscription = subscription
+        self.segment._link_subscribed(self, subscription)
+
+    def on_error(self, error: Exception) -> None:
+        self.segment._upstream_terminated(self, error)
+
+    def on_completed(self) -> None:
+        self.segment._upstream_terminated(self, None)
+
+    def cancel(self) -> None:
+        subscription, self.subscription = self.subscription, None
+        if subscription is not None:
+            subscription.cancel()
+
+
+class _Segment(WorkLoop):
+    """One subscription through a fused segment: upstream link, operator chain, downstream.
+
+    Signals into the operators (``_inlet``) and out to ``_downstream`` are serialised by the
+    drain loop. ``_inputs`` holds upstream items waiting for downstream demand (at most
+    ``prefetch``: what was requested); ``_outputs`` holds what the operators emitted beyond
+    downstream demand (at most ``prefetch``, else :class:`MissingBackpressureError`).
+    """
+
+    __slots__ = (
+        "_bad_request",
+        "_chain",
+        "_chain_done",
+        "_chain_error",
+        "_consumed",
+        "_direct",
+        "_downstream",
+        "_emitted",
+        "_feeding",
+        "_inlet",
+        "_inlet_closed",
+        "_inputs",
+        "_link",
+        "_names",
+        "_operators",
+        "_outputs",
+        "_pass_unbounded",
+        "_prefetch",
+        "_replenish",
+        "_requested",
+        "_source",
+        "_state",
+        "_upstream_done",
+        "_upstream_error",
+    )
+
+    def __init__(
+        self,
+        downstream: Subscriber[Any],
+        source: Flowable[Any],
+        operators: Sequence[PushOperator],
+        *,
+        names: str,
+        prefetch: int,
+        replenish: int,
+        pass_unbounded: bool = True,
+    ) -> None:
+        super().__init__()
+        self._downstream: Subscriber[Any] | None = downstream
+        self._source = source
+        self._operators = operators
+        self._names = names
+        self._prefetch = prefetch
+        self._replenish = replenish
+        self._pass_unbounded = pass_unbounded
+        self._state = ACTIVE
+        self._requested = 0
+        self._emitted = 0
+        self._bad_request: int | None = None
+        self._direct = False
+        self._inputs: deque[Any] = deque()
+        self._outputs: deque[Any] = deque()
+        self._consumed = 0
+        self._feeding = False
+        self._link: _Link | None = None
+        self._inlet: abc.ObserverBase[Any] | None = None
+        self._inlet_closed = False
+        self._upstream_done = False
+        self._upstream_error: Exception | None = None
+        self._chain: abc.DisposableBase | None = None
+        self._chain_done = False
+        self._chain_error: Exception | None = None
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        downstream = self._downstream
+        if downstream is None:
+            return
+        downstream.on_subscribe(self)
+        if self._state is not ACTIVE:
+            return
+        self._direct = (
+            self._pass_unbounded and self._requested == UNBOUNDED and self._bad_request is None
+        )
+        try:
+            chained = reduce(lambda obs, op: op(obs), self._operators, Observable(self._attach))
+            if not isinstance(chained, Observable):
+                raise TypeError(
+                    f"operators [{self._names}] must return a reactivex Observable, "
+                    f"got {type(chained).__name__}"
+                )
+            on_next = downstream.on_next if self._direct else self._chain_next
+            self._chain = chained.subscribe(on_next, self._chain_failed, self._chain_completed)
+        except Exception as error:
+            self._chain_failed(error)
+
+    def _attach(
+        self, observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        """The operators subscribed to the segment's inlet: connect it to the upstream."""
+        previous = self._link
+        if previous is not None:
+            previous.cancel()
+        link = _Link(self, observer.on_next if self._direct else self._upstream_next)
+        self._link = link
+        self._inlet = observer
+        self._inlet_closed = False
+        self._upstream_done = False
+        self._upstream_error = None
+        self._inputs.clear()
+        self._consumed = 0
+        self._source.subscribe_flow(link)
+        return Disposable(link.cancel)
+
+    def _link_subscribed(self, link: _Link, subscription: Subscription) -> None:
+        if link is not self._link or self._state is not ACTIVE:
+            link.cancel()
+            return
+        subscription.request(UNBOUNDED if self._direct else self._prefetch)
+
+    # -- Subscription (downstream's side) ------------------------------------------------------
+
+    def request(self, n: int) -> None:
+        with self._lock:
+            if self._state is not ACTIVE:
+                return
+            if n <= 0:
+                if self._bad_request is None:
+                    self._bad_request = n
+            else:
+                total = self._requested + n
+                self._requested = total if total < UNBOUNDED else UNBOUNDED
+            self._wip += 1
+            if self._wip != 1:
+                return
+        self._run()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._state is not ACTIVE:
+                return
+            self._state = Lifecycle.CANCELLED
+            self._wip += 1
+            if self._wip != 1:
+                return
+        self._run()
+
+    # -- upstream signals (bounded mode) -------------------------------------------------------
+
+    def _upstream_next(self, item: Any) -> None:
+        inputs = self._inputs
+        inputs.append(item)
+        if len(inputs) > self._prefetch:
+            inputs.pop()
+            self._upstream_terminated(
+                self._link,
+                MissingBackpressureError(
+                    f"upstream of segment [{self._names}] emitted more than the "
+                    f"{self._prefetch} items it was asked for (Reactive Streams rule 1.1)"
+                ),
+            )
+            if self._link is not None:
+                self._link.cancel()
+            return
+        self._schedule()
+
+    def _upstream_terminated(self, link: _Link | None, error: Exception | None) -> None:
+        if link is not self._link or self._upstream_done:
+            if error is not None:
+                report_undeliverable(error)
+            return
+        self._upstream_done = True
+        self._upstream_error = error
+        if self._direct:
+            inlet = self._inlet
+            if inlet is not None:
+                self._inlet_closed = True
+                if error is None:
+                    inlet.on_completed()
+                else:
+                    inlet.on_error(error)
+            return
+        self._schedule()
+
+    # -- operator chain output -----------------------------------------------------------------
+
+    def _chain_next(self, item: Any) -> None:
+        outputs = self._outputs
+        outputs.append(item)
+        if len(outputs) > self._prefetch and self._chain_error is None:
+            self._chain_error = MissingBackpressureError(
+                f"operators [{self._names}] emitted more than {self._prefetch} items beyond "
+                "downstream demand; put an explicit backpressure operator such as "
+                "on_backpressure_buffer() or on_backpressure_latest() after the operator "
+                "that multiplies items"
+            )
+        # Appended first, flag read second: a drain that is feeding will see the item.
+        if not self._feeding:
+            self._schedule()
+
+    def _chain_failed(self, error: Exception) -> None:
+        if self._direct:
+            self._terminate_direct(error)
+            return
+        if self._chain_error is None:
+            self._chain_error = error
+        else:
+            report_undeliverable(error)
+        if not self._feeding:
+            self._schedule()
+
+    def _chain_completed(self) -> None:
+        if self._direct:
+            self._terminate_direct(None)
+            return
+        self._chain_done = True
+        if not self._feeding:
+            self._schedule()
+
+    def _terminate_direct(self, error: Exception | None) -> None:
+        with self._lock:
+            if self._state is not ACTIVE:
+                if error is not None:
+                    report_undeliverable(error)
+                return
+            self._state = Lifecycle.TERMINATED
+        downstream = self._downstream
+        self._release()
+        if downstream is None:
+            return
+        try:
+            if error is None:
+                downstream.on_completed()
+            else:
+                downstream.on_error(error)
+        except Exception as late:
+            report_undeliverable(late)
+
+    # -- the drain -----------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        downstream = self._downstream
+        if downstream is None:
+            return
+        if self._state is not ACTIVE:
+            self._release()
+            return
+        if self._bad_request is not None:
+            self._signal_end(InvalidDemandError(self._bad_request))
+            return
+        if self._direct:
+            return
+        inputs, outputs = self._inputs, self._outputs
+        while True:
+            if self._chain_error is not None:
+                self._signal_end(self._chain_error)
+                return
+            emitted, requested = self._emitted, self._requested
+            while outputs and emitted != requested:
+                emitted += 1
+                self._emitted = emitted
+                try:
+                    downstream.on_next(outputs.popleft())
+                except Exception as error:
+                    self._abandon(error)
+                    return
+                if self._state is not ACTIVE:
+                    self._release()
+                    return
+                requested = self._requested
+            if outputs:
+                return
+            if self._chain_done:
+                self._signal_end(None)
+                return
+            inlet = self._inlet
+            if inlet is None:
+                return
+            if (
+                self._upstream_done
+                and not self._inlet_closed
+                and (self._upstream_error is not None or not inputs)
+            ):
+                # An upstream error overtakes queued items (fail fast, as RxJava's observeOn);
+                # completion waits until they went through.
+                self._inlet_closed = True
+                inputs.clear()
+                self._feeding = True
+                try:
+                    if self._upstream_error is None:
+                        inlet.on_completed()
+                    else:
+                        inlet.on_error(self._upstream_error)
+                finally:
+                    self._feeding = False
+                continue
+            if emitted == requested or not inputs:
+                return
+            self._feeding = True
+            try:
+                inlet.on_next(inputs.popleft())
+            finally:
+                self._feeding = False
+            consumed = self._consumed + 1
+            if consumed == self._replenish:
+                consumed = 0
+                link = self._link
+                if link is not None and link.subscription is not None:
+                    link.subscription.request(self._replenish)
+            self._consumed = consumed
+
+    def _signal_end(self, error: Exception | None) -> None:
+        downstream = self._downstream
+        with self._lock:
+            self._state = Lifecycle.TERMINATED
+        self._release()
+        if downstream is None:
+            return
+        try:
+            if error is None:
+                downstream.on_completed()
+            else:
+                downstream.on_error(error)
+        except Exception as late:
+            report_undeliverable(late)
+
+    def _abandon(self, error: Exception) -> None:
+        with self._lock:
+            self._state = Lifecycle.CANCELLED
+        self._release()
+        report_undeliverable(error)
+
+    def _release(self) -> None:
+        """Cancel upstream, dispose the operators, drop queued items and the subscriber."""
+        self._downstream = None
+        link, self._link = self._link, None
+        if link is not None:
+            link.cancel()
+        chain, self._chain = self._chain, None
+        if chain is not None:
+            chain.dispose()
+        self._inlet = None
+        self._inputs.clear()
+        self._outputs.clear()

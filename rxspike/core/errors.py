@@ -1,0 +1,37 @@
+"""Exceptions rxspike raises or signals, each named for what happened."""
+
+from __future__ import annotations
+
+
+class RxSpikeError(Exception):
+    """Base of every error rxspike itself signals."""
+
+
+class InvalidDemandError(RxSpikeError, ValueError):
+    """``request(n)`` was called with ``n <= 0`` (Reactive Streams rule 3.9).
+
+    Signalled to the subscriber through ``on_error``; the subscription is cancelled.
+    """
+
+    def __init__(self, n: int) -> None:
+        super().__init__(
+            f"request(n) needs a positive n, got {n!r} (Reactive Streams rule 3.9); "
+            "the subscription was cancelled"
+        )
+        self.n = n
+
+
+class MissingBackpressureError(RxSpikeError):
+    """A stage received more items than it asked for and had nowhere bounded to put them.
+
+    Either an upstream publisher broke rule 1.1, or push operators inside a fused segment
+    emitted more than the segment may hold. Put an explicit backpressure operator
+    (``on_backpressure_buffer``, ``on_backpressure_latest``, ``throttle``) where items multiply.
+    """
+
+
+class ProtocolViolationError(RxSpikeError):
+    """A publisher or subscriber broke a Reactive Streams rule (named in the message).
+
+    Such errors usually cannot be delivered to anyone, so they go to the undeliverable hook.
+    """

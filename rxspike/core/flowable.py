@@ -1,0 +1,159 @@
+"""``Flowable``: a reactivex Observable that honours Reactive Streams demand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
+
+from .hooks import report_undeliverable
+from .subscribers import LambdaSubscriber
+from .types import Subscriber
+
+if TYPE_CHECKING:
+    from ._aiter import FlowIterator
+
+T = TypeVar("T")
+
+#: Items a fused segment asks for up front; it asks for 75 % more once 75 % are consumed.
+DEFAULT_PREFETCH = 256
+
+SubscribeFunction = Callable[[Subscriber[T]], None]
+
+
+class Flowable(Observable[T]):
+    """A stream that emits only what its subscriber requested.
+
+    It is a ``reactivex.Observable``, so it goes wherever one is accepted: a plain
+    ``subscribe(on_next, on_error, on_completed)`` or any reactivex operator applied to it
+    means unbounded demand, as in RxJava and Reactor. ``subscribe(subscriber)`` with an
+    object that has ``on_subscribe`` follows the Reactive Streams protocol instead: nothing
+    flows until ``subscription.request(n)``.
+
+    ``pipe`` takes rxspike's flow operators and plain reactivex operators alike; each run of
+    consecutive reactivex operators is fused into one push segment behind a bounded demand
+    boundary (see :func:`rxspike.operators.fuse`).
+
+    >>> import reactivex.operators as ops
+    >>> from rxspike import from_iterable
+    >>> from_iterable(range(5)).pipe(ops.map(lambda x: x * 10)).subscribe(print)
+    0
+    10
+    20
+    30
+    40
+    <reactivex.disposable.disposable.Disposable object at ...>
+    """
+
+    def __init__(self, subscribe: SubscribeFunction[T]) -> None:
+        super().__init__()
+        self._subscribe_flow = subscribe
+
+    def subscribe(  # also accepts a Reactive Streams Subscriber
+        self,
+        on_next: Subscriber[T] | abc.ObserverBase[T] | Callable[[T], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        on_completed: Callable[[], None] | None = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        """Subscribe a Reactive Streams subscriber, a reactivex observer, or callbacks.
+
+        Returns a disposable whose ``dispose()`` cancels the subscription.
+        """
+        if hasattr(on_next, "on_subscribe"):
+            subscriber = cast(Subscriber[T], on_next)
+            self.subscribe_flow(subscriber)
+            return Disposable(getattr(subscriber, "cancel", None))
+        if on_next is not None and hasattr(on_next, "on_next"):
+            observer = cast(abc.ObserverBase[T], on_next)
+            on_next, on_error, on_completed = (
+                observer.on_next,
+                observer.on_error,
+                observer.on_completed,
+            )
+        lambda_subscriber = LambdaSubscriber(on_next, on_error, on_completed)
+        self.subscribe_flow(lambda_subscriber)
+        return Disposable(lambda_subscriber.cancel)
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        return self.subscribe(observer, scheduler=scheduler)
+
+    def subscribe_flow(self, subscriber: Subscriber[T]) -> None:
+        """Subscribe with Reactive Streams semantics: ``on_subscribe`` comes first, always."""
+        try:
+            self._subscribe_flow(subscriber)
+        except Exception as error:  # a broken subscribe function: nobody else can hear it
+            report_undeliverable(error)
+
+    def pipe(self, *operators: Callable[[Any], Any]) -> Flowable[Any]:  # type: ignore[override]
+        """Apply operators left to right, fusing runs of reactivex operators into segments.
+
+        >>> import reactivex.operators as ops
+        >>> from rxspike import from_iterable, operators as flow_ops
+        >>> flow = from_iterable(range(100)).pipe(
+        ...     ops.filter(lambda x: x % 2 == 0),   # }  fused into one push segment
+        ...     ops.map(lambda x: x * x),           # }
+        ...     flow_ops.take(3),                   # a demand-aware operator
+        ... )
+        >>> flow.collect()
+        [0, 4, 16]
+        """
+        from ._segment import FlowOperator, fuse
+
+        result: Flowable[Any] = self
+        run: list[Callable[[Any], Any]] = []
+        for operator in operators:
+            if isinstance(operator, FlowOperator):
+                if run:
+                    result = fuse(*run)(result)
+                    run = []
+                result = operator(result)
+            else:
+                run.append(operator)
+        if run:
+            result = fuse(*run)(result)
+        return result
+
+    def __aiter__(self) -> FlowIterator[T]:
+        """``async for item in flowable``: requests ahead by :data:`DEFAULT_PREFETCH`."""
+        return self.iterate()
+
+    def iterate(self, prefetch: int = DEFAULT_PREFETCH) -> FlowIterator[T]:
+        """An async iterator that keeps at most ``prefetch`` items requested ahead.
+
+        Leaving the loop (``break``, an exception, task cancellation) cancels the
+        subscription, which runs the source's finalizers.
+        """
+        from ._aiter import FlowIterator
+
+        return FlowIterator(self, prefetch)
+
+    async def acollect(self) -> list[T]:
+        """Await every item, in order, as a list (the stream's error is raised)."""
+        return [item async for item in self]
+
+    def collect(self) -> list[T]:
+        """Subscribe synchronously and return every item; for sources that emit on request.
+
+        Raises the stream's error, and ``RuntimeError`` if the stream did not finish during
+        the call (it emits later, from a timer, a thread or an event loop: use ``acollect``).
+        """
+        items: list[T] = []
+        errors: list[Exception] = []
+        finished: list[bool] = []
+        subscriber = LambdaSubscriber(items.append, errors.append, lambda: finished.append(True))
+        self.subscribe_flow(subscriber)
+        if errors:
+            raise errors[0]
+        if not finished:
+            subscriber.cancel()
+            raise RuntimeError(
+                "collect() needs a stream that finishes while it is being subscribed; "
+                "this one emits later, so await flowable.acollect() instead"
+            )
+        return items

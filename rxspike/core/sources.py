@@ -1,0 +1,303 @@
+"""Sources that emit only what was requested."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterable, Iterator, Sized
+from typing import Any, Generic, TypeVar
+
+from ._demand import ACTIVE, DemandSubscription
+from .errors import ProtocolViolationError
+from .flowable import Flowable
+from .types import UNBOUNDED, Subscriber, Subscription
+
+T = TypeVar("T")
+S = TypeVar("S")
+
+
+class _IterableSubscription(DemandSubscription[T]):
+    __slots__ = ("_iterable", "_iterator")
+
+    def __init__(self, subscriber: Subscriber[T], iterable: Iterable[T]) -> None:
+        super().__init__(subscriber)
+        self._iterable = iterable
+        self._iterator: Iterator[T] | None = None
+
+    def _emit(self) -> None:
+        subscriber = self._subscriber
+        if subscriber is None:
+            return
+        iterator = self._iterator
+        if iterator is None:
+            try:
+                iterator = self._iterator = iter(self._iterable)
+            except Exception as error:
+                self._fail(error)
+                return
+        on_next = subscriber.on_next
+        emitted, requested = self._emitted, self._requested
+        if requested == UNBOUNDED:
+            # Unbounded demand cannot shrink: no counting on this path.
+            try:
+                for item in iterator:
+                    try:
+                        on_next(item)
+                    except Exception as error:  # the subscriber's fault, not the iterator's
+                        self._abandon(error)
+                        return
+                    if self._state is not ACTIVE:
+                        return
+            except Exception as error:
+                self._fail(error)
+                return
+            self._complete()
+            return
+        while emitted != requested:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                self._emitted = emitted
+                self._complete()
+                return
+            except Exception as error:
+                self._fail(error)
+                return
+            emitted += 1
+            self._emitted = emitted
+            on_next(item)
+            if self._state is not ACTIVE:
+                return
+            if emitted == requested:
+                requested = self._requested
+                if requested == UNBOUNDED:
+                    self._emit()
+                    return
+
+    def _release(self) -> None:
+        iterator, self._iterator = self._iterator, None
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+def from_iterable(iterable: Iterable[T]) -> Flowable[T]:
+    """Emit the items of ``iterable``, pulling one per unit of demand.
+
+    The iterable is iterated afresh for each subscriber. A sized, empty iterable completes at
+    once; a generator is closed on cancel, so its ``finally`` runs.
+
+    >>> from_iterable("abc").collect()
+    ['a', 'b', 'c']
+    """
+
+    def subscribe(subscriber: Subscriber[T]) -> None:
+        subscription = _IterableSubscription(subscriber, iterable)
+        subscriber.on_subscribe(subscription)
+        if isinstance(iterable, Sized) and len(iterable) == 0:
+            subscription.request(UNBOUNDED)  # nothing to emit: complete without being asked
+
+    return Flowable(subscribe)
+
+
+def range_(start: int, stop: int | None = None, step: int = 1) -> Flowable[int]:
+    """Emit the integers of ``range(start, stop, step)`` (``range_(n)`` counts from 0).
+
+    >>> range_(3).collect()
+    [0, 1, 2]
+    >>> range_(10, 0, -4).collect()
+    [10, 6, 2]
+    """
+    numbers = builtins.range(start) if stop is None else builtins.range(start, stop, step)
+    return from_iterable(numbers)
+
+
+def just(*items: T) -> Flowable[T]:
+    """Emit the given items, then complete.
+
+    >>> just(1, 2).collect()
+    [1, 2]
+    """
+    return from_iterable(items)
+
+
+def empty() -> Flowable[Any]:
+    """Complete at once, without being asked.
+
+    >>> empty().collect()
+    []
+    """
+    return from_iterable(())
+
+
+class _NoDemand:
+    """The subscription of a stream that ends before anyone could ask for anything."""
+
+    __slots__ = ()
+
+    def request(self, n: int) -> None:
+        pass
+
+    def cancel(self) -> None:
+        pass
+
+
+NO_DEMAND: Subscription = _NoDemand()
+
+
+def error(exception: Exception) -> Flowable[Any]:
+    """Fail at once with ``exception``, without being asked.
+
+    >>> error(ValueError("boom")).collect()
+    Traceback (most recent call last):
+    ...
+    ValueError: boom
+    """
+
+    def subscribe(subscriber: Subscriber[Any]) -> None:
+        subscriber.on_subscribe(NO_DEMAND)
+        subscriber.on_error(exception)
+
+    return Flowable(subscribe)
+
+
+def defer(factory: Callable[[], Flowable[T]]) -> Flowable[T]:
+    """Call ``factory`` anew for each subscriber and subscribe to the Flowable it returns.
+
+    An exception from ``factory`` fails the stream.
+
+    >>> calls = []
+    >>> flow = defer(lambda: just(len(calls)))
+    >>> calls.append(1); flow.collect()
+    [1]
+    """
+
+    def subscribe(subscriber: Subscriber[T]) -> None:
+        try:
+            source = factory()
+            if not isinstance(source, Flowable):
+                raise TypeError(f"defer() factory must return a Flowable, got {source!r}")
+        except Exception as failure:
+            subscriber.on_subscribe(NO_DEMAND)
+            subscriber.on_error(failure)
+            return
+        source.subscribe_flow(subscriber)
+
+    return Flowable(subscribe)
+
+
+class GenerateSink(Generic[T]):
+    """What a :func:`generate` step may signal: one ``next``, or ``complete``, or ``error``."""
+
+    __slots__ = ("_done", "_error", "_item", "_signalled")
+
+    def __init__(self) -> None:
+        self._signalled = False
+        self._item: Any = None
+        self._done = False
+        self._error: Exception | None = None
+
+    def next(self, item: T) -> None:
+        """Emit ``item``; at most once per step."""
+        if self._signalled:
+            raise ProtocolViolationError("generate step called next() twice in one step")
+        self._signalled = True
+        self._item = item
+
+    def complete(self) -> None:
+        """End the stream after this step."""
+        self._done = True
+
+    def error(self, error: Exception) -> None:
+        """Fail the stream after this step."""
+        self._error = error
+
+
+class _GenerateSubscription(DemandSubscription[T], Generic[T, S]):
+    __slots__ = ("_cleanup", "_initial", "_started", "_state_value", "_step")
+
+    def __init__(
+        self,
+        subscriber: Subscriber[T],
+        initial: Callable[[], S],
+        step: Callable[[S, GenerateSink[T]], S],
+        cleanup: Callable[[S], None] | None,
+    ) -> None:
+        super().__init__(subscriber)
+        self._initial = initial
+        self._step = step
+        self._cleanup = cleanup
+        self._started = False
+        self._state_value: Any = None
+
+    def _emit(self) -> None:
+        subscriber = self._subscriber
+        if subscriber is None:
+            return
+        if not self._started:
+            try:
+                self._state_value = self._initial()
+            except Exception as failure:
+                self._fail(failure)
+                return
+            self._started = True
+        sink: GenerateSink[T] = GenerateSink()
+        emitted, requested = self._emitted, self._requested
+        while emitted != requested:
+            sink._signalled = False
+            try:
+                self._state_value = self._step(self._state_value, sink)
+            except Exception as failure:
+                self._fail(failure)
+                return
+            if sink._signalled:
+                emitted += 1
+                self._emitted = emitted
+                item, sink._item = sink._item, None
+                subscriber.on_next(item)
+            if sink._error is not None:
+                self._fail(sink._error)
+                return
+            if sink._done:
+                self._complete()
+                return
+            if self._state is not ACTIVE:
+                return
+            if emitted == requested:
+                requested = self._requested
+
+    def _release(self) -> None:
+        if self._started and self._cleanup is not None:
+            self._started = False
+            state, self._state_value = self._state_value, None
+            self._cleanup(state)
+
+
+def generate(
+    initial: Callable[[], S],
+    step: Callable[[S, GenerateSink[T]], S],
+    cleanup: Callable[[S], None] | None = None,
+) -> Flowable[T]:
+    """A stateful source driven by demand (RxJava's ``Flowable.generate``).
+
+    For each subscriber, ``initial()`` makes the state; then, once per requested item,
+    ``step(state, sink)`` calls ``sink.next(item)`` (at most once), ``sink.complete()`` or
+    ``sink.error(e)``, and returns the next state. ``cleanup(state)`` runs exactly once, after
+    completion, failure or cancellation: close files, sockets, cursors there.
+
+    >>> def count(n, sink):
+    ...     sink.next(n)
+    ...     if n == 2:
+    ...         sink.complete()
+    ...     return n + 1
+    >>> generate(lambda: 0, count, cleanup=lambda n: print("closed at", n)).collect()
+    closed at 3
+    [0, 1, 2]
+    """
+
+    def subscribe(subscriber: Subscriber[T]) -> None:
+        subscriber.on_subscribe(_GenerateSubscription(subscriber, initial, step, cleanup))
+
+    return Flowable(subscribe)
+
+
+__all__ = ["GenerateSink", "defer", "empty", "error", "from_iterable", "generate", "just", "range_"]
