@@ -1,7 +1,23 @@
 """Demand-aware operators, used like ``reactivex.operators``: ``flow.pipe(take(3))``."""
 
 from ..core import fuse
+from ._buffer import on_backpressure_buffer
+from ._latest import on_backpressure_latest, on_backpressure_reduce
 from ._limit_rate import limit_rate
+from ._overflow import BufferOverflowError, EmitResult, Overflow
+from ._stats import StageOperator, StageStats
 from ._take import take
 
-__all__ = ["fuse", "limit_rate", "take"]
+__all__ = [
+    "BufferOverflowError",
+    "EmitResult",
+    "Overflow",
+    "StageOperator",
+    "StageStats",
+    "fuse",
+    "limit_rate",
+    "on_backpressure_buffer",
+    "on_backpressure_latest",
+    "on_backpressure_reduce",
+    "take",
+]

@@ -1,0 +1,26 @@
+"""Bridges between push and pull: reactivex Observables and hot producers into Flowables.
+
+Part of the operators-and-bridges layer: imports the demand core and the shared overflow
+buffer of :mod:`rxspike.operators`, never the other way round.
+"""
+
+from ._emitter import (
+    Emitter,
+    EmitterClosedError,
+    EmitterState,
+    SubscriberCancelledError,
+    WouldBlock,
+    emitter,
+)
+from ._from_observable import ObservableFlowable, from_observable
+
+__all__ = [
+    "Emitter",
+    "EmitterClosedError",
+    "EmitterState",
+    "ObservableFlowable",
+    "SubscriberCancelledError",
+    "WouldBlock",
+    "emitter",
+    "from_observable",
+]

@@ -1,0 +1,546 @@
+"""The bounded buffer every overflow boundary shares: buffer, latest, reduce, emitter, bridge.
+
+A :class:`BufferStage` is fed by a producer that ignores demand (an upstream asked for
+everything, a reactivex Observable, an emitter) and serves a Reactive Streams subscriber
+that asks for what it can take. What does not fit is handled by an :class:`Overflow`
+strategy, counted, and passed to ``on_dropped``. Delivery runs in the shared drain loop
+(:class:`rxspike.core._workloop.WorkLoop`), so signals stay serial whichever thread offers
+items or requests them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from ..core._demand import ACTIVE, Lifecycle
+from ..core._workloop import WorkLoop
+from ..core.errors import InvalidDemandError, RxSpikeError
+from ..core.hooks import report_undeliverable
+from ..core.types import UNBOUNDED, Subscriber
+from ._stats import StageStats
+
+T = TypeVar("T")
+
+Cost = Callable[[Any], int]
+OnDropped = Callable[[Any], None]
+Reducer = Callable[[Any, Any], Any]
+
+
+class Overflow(enum.Enum):
+    """What a full buffer does with one more item. Each name says what is dropped."""
+
+    #: Drop everything and fail: the stream ends at once with :class:`BufferOverflowError`;
+    #: the incoming item and the buffered ones are discarded (and passed to ``on_dropped``).
+    ERROR = "error"
+    #: Evict the oldest buffered item(s) to make room for the incoming one.
+    DROP_OLDEST = "drop_oldest"
+    #: Discard the incoming item; what is buffered stays.
+    DROP_INCOMING = "drop_incoming"
+
+
+class EmitResult(enum.Enum):
+    """The immediate answer to one offered item (``Emitter.try_emit``)."""
+
+    #: The item was buffered or delivered. (Under ``DROP_OLDEST`` an older item may have
+    #: been evicted to make room for it; that one was counted and passed to ``on_dropped``.)
+    OK = "ok"
+    #: The buffer was full and the strategy is ``DROP_INCOMING``: this item was discarded.
+    DROPPED = "dropped"
+    #: The buffer was full and the strategy is ``ERROR``: the item was refused and the
+    #: stream failed with :class:`BufferOverflowError`.
+    OVERFLOW = "overflow"
+    #: The subscriber cancelled; nothing more will be delivered.
+    CANCELLED = "cancelled"
+    #: The stream has ended (completed, failed, or overflowed); nothing more is accepted.
+    TERMINATED = "terminated"
+    #: Nobody has subscribed yet; a hot emitter keeps nothing for later subscribers.
+    NO_SUBSCRIBER = "no_subscriber"
+
+
+class BufferOverflowError(RxSpikeError):
+    """A bounded buffer with ``Overflow.ERROR`` was full when one more item arrived.
+
+    The consumer asked for less than the producer pushed. Signalled at once, ahead of the
+    items still buffered (they are discarded). Make the buffer larger, slow the producer
+    (``await emitter.emit(x)``, ``throttle``), or choose a dropping strategy.
+    """
+
+    def __init__(self, where: str, capacity: int, max_cost: int | None) -> None:
+        bound = f"{capacity} items" if max_cost is None else f"{capacity} items / {max_cost} cost"
+        super().__init__(
+            f"{where}: buffer full ({bound}) with Overflow.ERROR; the consumer requested "
+            "less than the producer pushed. Use a larger capacity, slow the producer, or "
+            "choose Overflow.DROP_OLDEST / Overflow.DROP_INCOMING"
+        )
+        self.capacity = capacity
+        self.max_cost = max_cost
+
+
+def check_capacity(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return value
+
+
+def check_overflow(value: object, what: str) -> Overflow:
+    if not isinstance(value, Overflow):
+        allowed = ", ".join(f"Overflow.{member.name}" for member in Overflow)
+        raise TypeError(f"{what} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def check_callable(value: object, what: str, *, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if not callable(value):
+        raise TypeError(f"{what} must be callable{' or None' if optional else ''}, got {value!r}")
+
+
+def check_max_bytes(max_bytes: object, cost: object, what: str) -> None:
+    if max_bytes is not None:
+        check_capacity(max_bytes, f"{what}(max_bytes)")
+    check_callable(cost, f"{what}(cost)", optional=False)
+
+
+class Oversize(RxSpikeError, ValueError):
+    """An item whose cost alone exceeds ``max_bytes``: no amount of waiting makes it fit."""
+
+
+class BufferStage(WorkLoop, Generic[T]):
+    """A bounded buffer between a pushing producer and a demanding subscriber.
+
+    The producer calls :meth:`offer` (any thread); what fits is buffered, and the drain
+    hands buffered items downstream while there is demand. When the buffer is full,
+    ``overflow`` decides (see :class:`Overflow`); with a ``reducer`` the incoming item is
+    folded into the buffered one instead (capacity 1). Every item that never reaches
+    downstream is counted in ``dropped`` and passed to ``on_dropped``: refused, evicted,
+    and discarded on error or cancel. A reducer's merges count as dropped but are not passed
+    to ``on_dropped`` (the reducer saw them).
+
+    An upstream error, or an overflow under ``ERROR``, is signalled at once, ahead of the
+    buffered items; completion waits until they were delivered. ``cancel()`` discards the
+    buffer, cancels the producer (``cancel_upstream``) and drops the subscriber.
+    """
+
+    __slots__ = (
+        "_bad_request",
+        "_buffered_cost",
+        "_cancel_upstream",
+        "_capacity",
+        "_closed",
+        "_cost",
+        "_costs",
+        "_delivered",
+        "_downstream",
+        "_dropped",
+        "_error",
+        "_high_water",
+        "_max_cost",
+        "_on_dropped",
+        "_overflow",
+        "_queue",
+        "_received",
+        "_reducer",
+        "_reducing",
+        "_requested",
+        "_state",
+        "_waiters",
+        "_where",
+    )
+
+    def __init__(
+        self,
+        downstream: Subscriber[T],
+        *,
+        where: str,
+        capacity: int,
+        overflow: Overflow,
+        on_dropped: OnDropped | None = None,
+        max_cost: int | None = None,
+        cost: Cost | None = None,
+        reducer: Reducer | None = None,
+    ) -> None:
+        super().__init__()
+        self._downstream: Subscriber[T] | None = downstream
+        self._where = where
+        self._state = ACTIVE
+        self._requested = 0
+        self._delivered = 0
+        self._bad_request: int | None = None
+        self._queue: deque[T] = deque()
+        self._capacity = capacity
+        self._overflow = overflow
+        self._on_dropped = on_dropped
+        self._max_cost = max_cost
+        self._cost = cost if max_cost is not None else None
+        self._costs: deque[int] | None = deque() if self._cost is not None else None
+        self._buffered_cost = 0
+        self._reducer = reducer
+        self._reducing = False
+        self._received = 0
+        self._dropped = 0
+        self._high_water = 0
+        #: The producer has ended (completed, failed, overflowed): nothing more is accepted.
+        self._closed = False
+        #: The error to signal downstream, ahead of buffered items.
+        self._error: Exception | None = None
+        #: Stops the producer; set by whoever feeds the stage, called at most once.
+        self._cancel_upstream: Callable[[], None] | None = None
+        #: Producers parked until there is room (only those that actually wait).
+        self._waiters: list[Callable[[], None]] = []
+
+    # -- Subscription (downstream's side) ------------------------------------------------------
+
+    def request(self, n: int) -> None:
+        with self._lock:
+            if self._state is not ACTIVE:
+                return
+            if n <= 0:
+                if self._bad_request is None:
+                    self._bad_request = n
+            else:
+                total = self._requested + n
+                self._requested = total if total < UNBOUNDED else UNBOUNDED
+            self._wip += 1
+            if self._wip != 1:
+                return
+        self._run()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._state is not ACTIVE:
+                return
+            self._state = Lifecycle.CANCELLED
+            self._wip += 1
+            if self._wip != 1:
+                return
+        self._run()
+
+    # -- producer's side -----------------------------------------------------------------------
+
+    @property
+    def state(self) -> Lifecycle:
+        return self._state
+
+    @property
+    def closed(self) -> bool:
+        """True once the producer side ended (or the subscriber went away)."""
+        return self._closed or self._state is not ACTIVE
+
+    def ended_result(self) -> EmitResult:
+        """The answer for an item offered after the stream ended."""
+        return EmitResult.CANCELLED if self._state is Lifecycle.CANCELLED else EmitResult.TERMINATED
+
+    def offer(self, item: T) -> EmitResult:
+        """Buffer ``item`` or apply the overflow strategy; deliver what demand allows."""
+        cost = 0
+        if self._cost is not None:
+            try:
+                cost = self._item_cost(item)
+            except Exception as error:
+                self.fail(error)
+                return EmitResult.TERMINATED
+        result = EmitResult.OK
+        evicted: list[T] | None = None
+        overflow_error: BufferOverflowError | None = None
+        pending: Any = None
+        reducing = run = False
+        with self._lock:
+            if self._closed or self._state is not ACTIVE:
+                return self.ended_result()
+            self._received += 1
+            queue = self._queue
+            max_cost = self._max_cost
+            if len(queue) < self._capacity and (
+                max_cost is None or self._buffered_cost + cost <= max_cost
+            ):
+                queue.append(item)
+                if self._costs is not None:
+                    self._costs.append(cost)
+                    self._buffered_cost += cost
+            elif self._reducer is not None and queue:
+                pending = queue.pop()
+                self._reducing = reducing = True
+            elif self._overflow is Overflow.DROP_INCOMING or (
+                max_cost is not None and cost > max_cost
+            ):
+                self._dropped += 1
+                evicted = [item]
+                result = EmitResult.DROPPED
+            elif self._overflow is Overflow.DROP_OLDEST:
+                evicted = []
+                costs = self._costs
+                while len(queue) >= self._capacity or (
+                    max_cost is not None and self._buffered_cost + cost > max_cost
+                ):
+                    evicted.append(queue.popleft())
+                    if costs is not None:
+                        self._buffered_cost -= costs.popleft()
+                self._dropped += len(evicted)
+                queue.append(item)
+                if costs is not None:
+                    costs.append(cost)
+                    self._buffered_cost += cost
+            else:
+                evicted = [*queue, item]
+                self._clear_locked()
+                self._dropped += len(evicted)
+                self._closed = True
+                overflow_error = BufferOverflowError(self._where, self._capacity, max_cost)
+                if self._error is None:
+                    self._error = overflow_error
+                result = EmitResult.OVERFLOW
+            self._high_water = max(self._high_water, len(queue))
+            if not reducing:
+                self._wip += 1
+                run = self._wip == 1
+        if reducing:
+            return self._reduce(pending, item)
+        if evicted:
+            self._discarded(evicted, report=False)
+        if overflow_error is not None:
+            self._stop_upstream()
+        if run:
+            self._run()
+        return result
+
+    def offer_nowait(self, item: T, park: Callable[[], None] | None = None) -> EmitResult | None:
+        """Buffer ``item`` only if it fits: the lossless path under every strategy.
+
+        Returns None when it does not fit; ``park`` is then called once there may be room
+        (or the stream ended). Raises :class:`Oversize` for an item that can never fit.
+        """
+        cost = self._item_cost(item) if self._cost is not None else 0
+        with self._lock:
+            if self._closed or self._state is not ACTIVE:
+                return self.ended_result()
+            queue = self._queue
+            max_cost = self._max_cost
+            if max_cost is not None and cost > max_cost:
+                raise Oversize(
+                    f"{self._where}: an item of cost {cost} can never fit max_bytes={max_cost}"
+                )
+            if len(queue) >= self._capacity or (
+                max_cost is not None and self._buffered_cost + cost > max_cost
+            ):
+                if park is not None:
+                    self._waiters.append(park)
+                return None
+            self._received += 1
+            queue.append(item)
+            if self._costs is not None:
+                self._costs.append(cost)
+                self._buffered_cost += cost
+            self._high_water = max(self._high_water, len(queue))
+            self._wip += 1
+            if self._wip != 1:
+                return EmitResult.OK
+        self._run()
+        return EmitResult.OK
+
+    def unpark(self, park: Callable[[], None]) -> None:
+        """Forget a parked producer (it gave up waiting)."""
+        with self._lock:
+            if park in self._waiters:
+                self._waiters.remove(park)
+
+    def complete(self) -> bool:
+        """The producer has no more items: complete once the buffered ones went out."""
+        with self._lock:
+            if self._closed or self._state is not ACTIVE:
+                return False
+            self._closed = True
+            self._wip += 1
+            if self._wip != 1:
+                return True
+        self._run()
+        return True
+
+    def fail(self, error: Exception) -> bool:
+        """The producer failed: signal ``error`` at once, discarding what is buffered."""
+        run = False
+        with self._lock:
+            if self._closed or self._state is not ACTIVE:
+                accepted = False
+            else:
+                accepted = True
+                self._closed = True
+                self._error = error
+                self._wip += 1
+                run = self._wip == 1
+        if not accepted:
+            report_undeliverable(error)
+            return False
+        self._stop_upstream()
+        if run:
+            self._run()
+        return True
+
+    def statistics(self) -> StageStats:
+        with self._lock:
+            requested = self._requested
+            buffered = len(self._queue) + (1 if self._reducing else 0)
+            return StageStats(
+                buffered=buffered,
+                capacity=self._capacity,
+                requested=requested if requested == UNBOUNDED else requested - self._delivered,
+                delivered=self._delivered,
+                dropped=self._dropped,
+                high_water=self._high_water,
+                received=self._received,
+                buffered_cost=self._buffered_cost,
+                max_cost=self._max_cost,
+            )
+
+    # -- the drain -----------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        downstream = self._downstream
+        if downstream is None:
+            return
+        if self._state is not ACTIVE:
+            self._release()
+            return
+        if self._bad_request is not None:
+            self._terminate(InvalidDemandError(self._bad_request))
+            return
+        queue, costs, lock = self._queue, self._costs, self._lock
+        on_next = downstream.on_next
+        while True:
+            with lock:
+                error = self._error
+                if error is not None:
+                    break
+                if queue and self._delivered != self._requested:
+                    item = queue.popleft()
+                    if costs is not None:
+                        self._buffered_cost -= costs.popleft()
+                    self._delivered += 1
+                elif self._closed and not queue and not self._reducing:
+                    break
+                else:
+                    waiters = self._waiters
+                    if not waiters or len(queue) >= self._capacity:
+                        return
+                    self._waiters = []
+                    break
+            try:
+                on_next(item)
+            except Exception as failure:  # the subscriber broke rule 2.13
+                self._abandon(failure)
+                return
+            if self._state is not ACTIVE:
+                self._release()
+                return
+        if error is not None:
+            self._terminate(error)
+        elif self._closed and not queue and not self._reducing:
+            self._terminate(None)
+        else:
+            for wake in waiters:  # there is room now: let parked producers retry
+                wake()
+
+    def _terminate(self, error: Exception | None) -> None:
+        with self._lock:
+            self._state = Lifecycle.TERMINATED
+        downstream = self._downstream
+        self._release()
+        if downstream is None:
+            return
+        try:
+            if error is None:
+                downstream.on_completed()
+            else:
+                downstream.on_error(error)
+        except Exception as late:
+            report_undeliverable(late)
+
+    def _abandon(self, error: Exception) -> None:
+        with self._lock:
+            self._state = Lifecycle.CANCELLED
+        self._release()
+        report_undeliverable(error)
+
+    def _release(self) -> None:
+        """Drop the subscriber, stop the producer, discard the buffer, wake parked producers."""
+        self._downstream = None
+        with self._lock:
+            discarded = list(self._queue)
+            self._clear_locked()
+            self._dropped += len(discarded)
+            waiters, self._waiters = self._waiters, []
+        self._stop_upstream()
+        if discarded:
+            self._discarded(discarded, report=True)
+        for wake in waiters:
+            wake()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _clear_locked(self) -> None:
+        self._queue.clear()
+        if self._costs is not None:
+            self._costs.clear()
+        self._buffered_cost = 0
+
+    def _item_cost(self, item: T) -> int:
+        cost = self._cost(item)  # type: ignore[misc]
+        if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
+            raise TypeError(f"{self._where}: cost(item) must return an int >= 0, got {cost!r}")
+        return cost
+
+    def _stop_upstream(self) -> None:
+        cancel, self._cancel_upstream = self._cancel_upstream, None
+        if cancel is not None:
+            try:
+                cancel()
+            except Exception as error:
+                report_undeliverable(error)
+
+    def _discarded(self, items: list[T], *, report: bool) -> None:
+        """Pass discarded items to ``on_dropped``; a failing callback fails the stream."""
+        on_dropped = self._on_dropped
+        if on_dropped is None:
+            return
+        for item in items:
+            try:
+                on_dropped(item)
+            except Exception as error:
+                if report:
+                    report_undeliverable(error)
+                else:
+                    self.fail(error)
+                    report = True  # the stream has failed: later callback errors go to the hook
+
+    def _reduce(self, pending: Any, item: T) -> EmitResult:
+        """Fold ``item`` into the buffered ``pending`` item, outside the lock."""
+        reducer = self._reducer
+        try:
+            merged = reducer(pending, item)  # type: ignore[misc]
+        except Exception as error:
+            with self._lock:
+                self._reducing = False
+                self._dropped += 2
+            self.fail(error)
+            self._discarded([pending, item], report=True)
+            return EmitResult.TERMINATED
+        run = False
+        with self._lock:
+            self._reducing = False
+            self._dropped += 1
+            cancelled = self._state is not ACTIVE
+            if cancelled:  # cancelled while folding: discard the result
+                self._dropped += 1
+            else:
+                self._queue.append(merged)
+                self._wip += 1
+                run = self._wip == 1
+        if cancelled:
+            self._discarded([merged], report=True)
+            return self.ended_result()
+        if run:
+            self._run()
+        return EmitResult.OK
