@@ -7,6 +7,7 @@
 """
 
 from . import operators
+from .bridges import Emitter, emitter, from_observable
 from .core import (
     DEFAULT_PREFETCH,
     UNBOUNDED,
@@ -39,6 +40,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_PREFETCH",
     "UNBOUNDED",
+    "Emitter",
     "FlowIterator",
     "FlowOperator",
     "Flowable",
@@ -52,10 +54,12 @@ __all__ = [
     "Subscriber",
     "Subscription",
     "defer",
+    "emitter",
     "empty",
     "error",
     "from_async_iterable",
     "from_iterable",
+    "from_observable",
     "generate",
     "just",
     "operators",
