@@ -9,3 +9,8 @@ import click
 @click.version_option(package_name="rxspike")
 def main() -> None:
     """rxspike: reactive streams with backpressure, the demo server and the scenario harness."""
+
+
+from .scenarios import scenarios  # noqa: E402  (the command groups import click, not main)
+
+main.add_command(scenarios)

@@ -1,0 +1,404 @@
+"""The report writer: ``metrics.json`` → ``REPORT.md``, PNG plots and ``index.html``.
+
+Everything here reads only ``metrics.json`` (and the flamegraph files next to it), so
+``rxspike scenarios report DIR`` can redraw a report without rerunning anything. The tables
+are rendered by :func:`render_table`, and ``reports/FINDINGS.md`` embeds exactly that output
+after a ``<!-- table: SCENARIO KIND -->`` marker; ``tests/test_findings.py`` re-renders
+each marked table from ``reports/reference/metrics.json`` and compares.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import plots
+
+Cell = Callable[[Mapping[str, Any]], str]
+
+
+def _num(value: Any, digits: int) -> str:
+    if value is None:
+        return "n/a"
+    if digits == 0:
+        return f"{round(float(value)):d}"
+    return f"{float(value):.{digits}f}"
+
+
+def _get(entry: Mapping[str, Any], path: str) -> Any:
+    node: Any = entry
+    for part in path.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _col(path: str, digits: int) -> Cell:
+    return lambda entry: _num(_get(entry, path), digits)
+
+
+def _pair(first: str, second: str, digits: int) -> Cell:
+    return lambda e: f"{_num(_get(e, first), digits)} / {_num(_get(e, second), digits)}"
+
+
+def _delivered(entry: Mapping[str, Any]) -> str:
+    a = entry["accounting"]
+    return f"{a['delivered']} / {a['expected']}"
+
+
+def _cleanup(entry: Mapping[str, Any]) -> str:
+    a = entry["accounting"]
+    if not a["left"]:
+        return "-"
+    p50, worst = _num(a["cleanup_p50_ms"], 0), _num(a["cleanup_max_ms"], 0)
+    return f"{a['cleaned']}/{a['left']} in {p50}/{worst} ms"
+
+
+def _finalized(entry: Mapping[str, Any]) -> str:
+    a = entry["accounting"]
+    if a["finalized"] is None:
+        return "n/a"
+    return f"{a['finalized']}/{a['streams']}"
+
+
+def _errors(entry: Mapping[str, Any]) -> str:
+    errors = entry["accounting"]["errors"]
+    if not errors:
+        return "-"
+    return ", ".join(f"{name} x{count}" for name, count in sorted(errors.items()))
+
+
+#: Table kind -> [(column header, cell renderer)].
+TABLES: dict[str, list[tuple[str, Cell]]] = {
+    "timing": [
+        ("items/s", _col("timing.items_per_s", 0)),
+        ("MB/s", _col("timing.mb_per_s", 2)),
+        ("first item p50 / p99 ms", _pair("timing.ttfb_p50_ms", "timing.ttfb_p99_ms", 1)),
+        ("gap p50 / p99 ms", _pair("timing.gap_p50_ms", "timing.gap_p99_ms", 1)),
+        ("loop lag p50 / p99 ms", _pair("timing.lag_p50_ms", "timing.lag_p99_ms", 1)),
+    ],
+    "memory": [
+        ("peak heap MiB", _col("memory.peak_heap_mib", 2)),
+        ("heap growth MiB", _col("memory.heap_growth_mib", 2)),
+        ("per client KiB", _col("memory.per_connection_kib", 1)),
+        ("left after MiB", _col("memory.heap_after_mib", 2)),
+    ],
+    "accounting": [
+        ("delivered / expected", _delivered),
+        ("dropped", _col("accounting.dropped", 0)),
+        ("lost", _col("accounting.lost", 0)),
+        ("left: cleaned in p50/max", _cleanup),
+        ("finalizers ran", _finalized),
+        ("client errors", _errors),
+    ],
+}
+
+
+def render_table(scenario: Mapping[str, Any], kind: str) -> str:
+    """One scenario's table of one kind, as Markdown (rows: approaches)."""
+    columns = TABLES[kind]
+    lines = [
+        "| approach | " + " | ".join(header for header, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for label, entry in scenario["variants"].items():
+        if kind == "memory" and "memory" not in entry:
+            continue
+        cells = [cell(entry) for _, cell in columns]
+        lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_sweep_table(scenario: Mapping[str, Any]) -> str | None:
+    """Heap growth at each stream length (base pass plus ``[sweep]`` passes), or None."""
+    rows: list[tuple[str, list[tuple[int, float]]]] = []
+    base = scenario["spec"]["stream"]["count"]
+    for label, entry in scenario["variants"].items():
+        if not entry.get("sweep") or "memory" not in entry:
+            continue
+        points = [(base, entry["memory"]["heap_growth_mib"])]
+        points += [(p["count"], p["heap_growth_mib"]) for p in entry["sweep"]]
+        rows.append((label, sorted(points)))
+    if not rows:
+        return None
+    counts = [count for count, _ in rows[0][1]]
+    lines = [
+        "| approach | " + " | ".join(f"growth MiB at {c} items" for c in counts) + " | ratio |",
+        "|---|" + "---:|" * (len(counts) + 1),
+    ]
+    for label, points in rows:
+        values = [growth for _, growth in points]
+        ratio = values[-1] / values[0] if values[0] > 0 else None
+        cells = [_num(v, 2) for v in values] + [_num(ratio, 1) + "x" if ratio else "n/a"]
+        lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _spec_line(spec: Mapping[str, Any]) -> str:
+    s, c = spec["stream"], spec["clients"]
+    parts = [
+        f"{c['count']} clients",
+        f"{s['count']} items of {s['size']} B as {s['format']}",
+        f"every {s['interval_ms']:g} ms" if s["interval_ms"] else "as fast as possible",
+    ]
+    if c["read_rate"]:
+        parts.append(f"clients read at {c['read_rate']:g}x the producer's rate")
+    if c["read_for_s"]:
+        parts.append(f"and leave after {c['read_for_s']:g} s")
+    if c["disconnect_after"] and c["disconnect_fraction"]:
+        parts.append(
+            f"{round(c['disconnect_fraction'] * 100)} % leave after {c['disconnect_after']} items"
+        )
+    if s["fail_after"]:
+        parts.append(f"the source fails after {s['fail_after']} items")
+    return "; ".join(parts)
+
+
+def _flamegraph_links(scenario: Mapping[str, Any]) -> list[str]:
+    out = []
+    for label, entry in scenario["variants"].items():
+        memory = entry.get("memory", {})
+        plain, temporal = memory.get("flamegraph"), memory.get("flamegraph_temporal")
+        if plain or temporal:
+            links = []
+            if plain:
+                links.append(f"[plain]({plain})")
+            if temporal:
+                links.append(f"[temporal]({temporal})")
+            out.append(f"`{label}`: " + ", ".join(links))
+    return out
+
+
+def approach_sources() -> dict[str, str]:
+    """The demo server's code for each approach, for quoting (empty if it has none)."""
+    try:
+        demo = importlib.import_module("rxspike.web.demo")
+    except ImportError:
+        return {}
+    sources = getattr(demo, "approach_sources", None)
+    if callable(sources):
+        found = sources()
+        if isinstance(found, Mapping):
+            return {str(k): str(v) for k, v in found.items()}
+    return {}
+
+
+def write_markdown(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[str, Any]) -> Path:
+    """``REPORT.md``: the run's settings, approaches, per-scenario tables, plots and links."""
+    settings = metrics["settings"]
+    machine = metrics["machine"]
+    lines = [
+        f"# Scenario report `{metrics['run_id']}`",
+        "",
+        f"Python {machine['python']} on {machine['platform']}, {machine['cpus']} CPUs; "
+        + ", ".join(f"{k} {v}" for k, v in machine["packages"].items())
+        + f". Wall time {metrics['wall_time_s']} s"
+        + (" (`--quick`)." if metrics["quick"] else "."),
+        "",
+        f"Timing columns are medians of {settings['timing_repeats']} untracked pass(es); memory "
+        "columns come from one pass with the server under a memray Tracker (which slows it "
+        "2.6-4.8x, so its timings are not reported); accounting adds up every pass. "
+        "MB = 10^6 bytes; MiB = 2^20 bytes. Flamegraphs and the side-by-side viewer: "
+        "[index.html](index.html) (not committed for the reference run: `make scenarios` "
+        "regenerates them).",
+        "",
+    ]
+    overview = figures.get("overview", {}).get("heap_growth")
+    if overview:
+        lines += [f"![heap growth overview]({overview})", ""]
+    sources = approach_sources()
+    if sources:
+        lines += ["## Approaches", ""]
+        for name, code in sources.items():
+            lines += [f"### `{name}`", "", "```python", code.rstrip(), "```", ""]
+    for scenario in metrics["scenarios"].values():
+        name = scenario["name"]
+        lines += [
+            f"## {scenario['title']} (`{name}`)",
+            "",
+            scenario["description"],
+            "",
+            f"Workload: {_spec_line(scenario['spec'])}.",
+            "",
+            "Timing (untracked):",
+            "",
+            render_table(scenario, "timing"),
+            "",
+        ]
+        if any("memory" in e for e in scenario["variants"].values()):
+            lines += ["Memory (tracked):", "", render_table(scenario, "memory"), ""]
+        lines += [
+            "Accounting, clean-up and errors (all passes):",
+            "",
+            render_table(scenario, "accounting"),
+            "",
+        ]
+        sweep_table = render_sweep_table(scenario)
+        if sweep_table:
+            lines += ["Heap growth versus stream length (tracked):", "", sweep_table, ""]
+        for kind in ("heap", "throughput", "latency", "sweep"):
+            path = figures.get(name, {}).get(kind)
+            if path:
+                lines += [f"![{name} {kind}]({path})", ""]
+        links = _flamegraph_links(scenario)
+        if links:
+            lines += ["Flamegraphs: " + "; ".join(links) + ".", ""]
+    path = run_dir / "REPORT.md"
+    path.write_text("\n".join(lines).rstrip() + "\n")
+    return path
+
+
+_INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>rxspike scenarios {run_id}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 0; }}
+header {{ padding: 8px 16px; background: #f3f3f3; }}
+.panes {{ display: flex; gap: 6px; height: 78vh; padding: 6px; }}
+.pane {{ flex: 1; display: flex; flex-direction: column; }}
+.pane select {{ margin-bottom: 4px; }}
+.pane iframe {{ flex: 1; border: 1px solid #ccc; }}
+section {{ padding: 0 16px; }}
+table {{ border-collapse: collapse; font-size: 13px; }}
+td, th {{ border: 1px solid #ddd; padding: 2px 6px; }}
+img {{ max-width: 48%; }}
+</style></head><body>
+<header><b>rxspike scenarios</b> run <code>{run_id}</code>: pick a flamegraph in each pane
+to compare them side by side. Tables: <a href="REPORT.md">REPORT.md</a>,
+raw numbers: <a href="metrics.json">metrics.json</a>.</header>
+<div class="panes">
+<div class="pane"><select id="left">{options}</select><iframe id="left-frame"></iframe></div>
+<div class="pane"><select id="right">{options}</select><iframe id="right-frame"></iframe></div>
+</div>
+<section>{sections}</section>
+<script>
+for (const [id, pick] of [["left", 0], ["right", 1]]) {{
+  const select = document.getElementById(id), frame = document.getElementById(id + "-frame");
+  if (select.options.length > pick) select.selectedIndex = pick;
+  const show = () => {{ frame.src = select.value; }};
+  select.addEventListener("change", show);
+  if (select.value) show();
+}}
+</script>
+</body></html>
+"""
+
+
+def write_index(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[str, Any]) -> Path:
+    """``index.html``: two flamegraph panes side by side, plus plots and links per scenario."""
+    options: list[str] = []
+    sections: list[str] = []
+    for scenario in metrics["scenarios"].values():
+        name = scenario["name"]
+        rows = []
+        for label, entry in scenario["variants"].items():
+            memory = entry.get("memory", {})
+            cells = []
+            for key, text in (("flamegraph", "plain"), ("flamegraph_temporal", "temporal")):
+                target = memory.get(key)
+                if target and (run_dir / target).exists():
+                    options.append(
+                        f'<option value="{html.escape(target)}">{html.escape(name)} / '
+                        f"{html.escape(label)} / {text}</option>"
+                    )
+                    cells.append(f'<a href="{html.escape(target)}">{text}</a>')
+            rows.append(
+                f"<tr><td>{html.escape(label)}</td><td>{' '.join(cells) or '-'}</td>"
+                f"<td>{_num(memory.get('peak_heap_mib'), 2)}</td>"
+                f"<td>{_num(entry['timing'].get('items_per_s'), 0)}</td></tr>"
+            )
+        images = "".join(
+            f'<img src="{html.escape(path)}" alt="{html.escape(kind)}">'
+            for kind, path in figures.get(name, {}).items()
+        )
+        sections.append(
+            f"<h2>{html.escape(scenario['title'])} (<code>{html.escape(name)}</code>)</h2>"
+            f"<p>{html.escape(scenario['description'])}</p>"
+            "<table><tr><th>approach</th><th>flamegraphs</th><th>peak heap MiB</th>"
+            f"<th>items/s</th></tr>{''.join(rows)}</table><p>{images}</p>"
+        )
+    page = _INDEX.format(
+        run_id=html.escape(str(metrics["run_id"])),
+        options="".join(options) or "<option value=''>(no flamegraphs)</option>",
+        sections="".join(sections),
+    )
+    path = run_dir / "index.html"
+    path.write_text(page)
+    return path
+
+
+def write_report(run_dir: Path) -> dict[str, Path]:
+    """Redraw everything from ``run_dir/metrics.json``; returns the files written."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    figures = plots.draw_all(metrics, run_dir)
+    written = {
+        "report": write_markdown(metrics, run_dir, figures),
+        "index": write_index(metrics, run_dir, figures),
+        "metrics": run_dir / "metrics.json",
+    }
+    for group in figures.values():
+        for kind, path in group.items():
+            written[f"plot:{path}"] = run_dir / path
+            del kind
+    return written
+
+
+def update_latest(reports_root: Path, run_dir: Path) -> Path:
+    """Point ``reports_root/latest`` at ``run_dir``.
+
+    A relative symlink where the file system allows one; elsewhere (Windows without the
+    privilege) a small text file holding the run directory's relative path.
+    """
+    latest = reports_root / "latest"
+    target = os.path.relpath(run_dir.resolve(), reports_root.resolve())
+    if latest.is_symlink() or latest.is_file():
+        latest.unlink()
+    try:
+        latest.symlink_to(target, target_is_directory=True)
+    except (OSError, NotImplementedError):
+        latest.write_text(target + "\n")
+    return latest
+
+
+def read_tables(markdown: str) -> dict[tuple[str, str], str]:
+    """The tables marked ``<!-- table: SCENARIO KIND -->`` in a Markdown text.
+
+    >>> text = "<!-- table: a timing -->\\n| x |\\n|---|\\n\\nprose"
+    >>> read_tables(text)
+    {('a', 'timing'): '| x |\\n|---|'}
+    """
+    found: dict[tuple[str, str], str] = {}
+    lines = markdown.splitlines()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not (stripped.startswith("<!-- table:") and stripped.endswith("-->")):
+            continue
+        scenario, kind = stripped[len("<!-- table:") : -3].split()
+        body: list[str] = []
+        for following in lines[i + 1 :]:
+            if not following.startswith("|"):
+                if body:
+                    break
+                continue
+            body.append(following)
+        found[(scenario, kind)] = "\n".join(body)
+    return found
+
+
+def render_marked(metrics: Mapping[str, Any], scenario: str, kind: str) -> str:
+    """What a ``<!-- table: SCENARIO KIND -->`` marker must be followed by."""
+    data = metrics["scenarios"][scenario]
+    if kind == "sweep":
+        return render_sweep_table(data) or ""
+    return render_table(data, kind)
+
+
+def kinds() -> Sequence[str]:
+    """Table kinds a marker may name."""
+    return (*TABLES, "sweep")

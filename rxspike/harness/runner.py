@@ -1,0 +1,303 @@
+"""The runner: every scenario through every approach, timed untracked and measured tracked.
+
+For each scenario:
+
+1. *timing passes*: one untracked server; each approach runs ``repeats`` times, the approaches
+   interleaved so that drift hits them all alike; the result is the median of the passes;
+2. *memory passes*: per approach, a fresh server under a memray Tracker and one pass; the
+   capture gives the peak heap, the heap over time and the flamegraphs;
+3. *sweep passes* (if the scenario has ``[sweep]``): more tracked passes at other stream
+   lengths, for the peak-heap-versus-length comparison.
+
+The load generator is a third process (:mod:`rxspike.harness.worker`). Then the runner
+renders the flamegraphs, writes ``metrics.json`` and hands over to the report writer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .memory import read_profile, render_flamegraph
+from .passes import combine_accounting, combine_timing
+from .processes import ServerProcess, WorkerProcess
+from .scenario import Scenario, Variant
+from .server import DEFAULT_APP
+
+#: Version of the metrics.json layout.
+SCHEMA = 1
+#: Timing passes per scenario and approach in a full run (``--quick``: 1).
+DEFAULT_REPEATS = 3
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One unit of progress: a pass, a flamegraph, or the report."""
+
+    #: ``timing``, ``memory``, ``sweep``, ``flamegraph`` or ``report``.
+    kind: str
+    scenario: str = ""
+    variant: str = ""
+    repeat: int = 0
+    count: int = 0
+
+    @property
+    def label(self) -> str:
+        parts = [self.kind, self.scenario, self.variant]
+        if self.kind == "timing":
+            parts.append(f"#{self.repeat + 1}")
+        if self.kind == "sweep":
+            parts.append(f"count={self.count}")
+        return " ".join(p for p in parts if p)
+
+
+@dataclass(slots=True)
+class RunConfig:
+    """What to run and where the results go."""
+
+    scenarios: Sequence[Scenario]
+    out_dir: Path
+    #: ``--approach`` selectors (empty: every approach each scenario names).
+    approaches: Sequence[str] = ()
+    quick: bool = False
+    repeats: int = DEFAULT_REPEATS
+    memory: bool = True
+    flamegraphs: bool = True
+    app: str = DEFAULT_APP
+    run_id: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S"))
+
+    def prepared(self) -> list[Scenario]:
+        """The scenarios as they will run (``--quick`` overrides applied)."""
+        return [s.quick() if self.quick else s for s in self.scenarios]
+
+    def variants(self, scenario: Scenario) -> list[Variant]:
+        chosen = scenario.variants()
+        if self.approaches:
+            chosen = [v for v in chosen if any(v.matches(a) for a in self.approaches)]
+        return chosen
+
+    @property
+    def timing_repeats(self) -> int:
+        return 1 if self.quick else self.repeats
+
+
+def plan(config: RunConfig) -> list[Step]:
+    """Every step of the run, in order (the progress bar's length)."""
+    steps: list[Step] = []
+    for scenario in config.prepared():
+        variants = config.variants(scenario)
+        for repeat in range(config.timing_repeats):
+            steps.extend(Step("timing", scenario.name, v.label, repeat) for v in variants)
+        if config.memory:
+            steps.extend(Step("memory", scenario.name, v.label) for v in variants)
+            for count in scenario.sweep_counts:
+                steps.extend(Step("sweep", scenario.name, v.label, count=count) for v in variants)
+    if config.memory and config.flamegraphs:
+        steps.extend(
+            Step("flamegraph", scenario.name, v.label)
+            for scenario in config.prepared()
+            for v in config.variants(scenario)
+        )
+    steps.append(Step("report"))
+    return steps
+
+
+def pass_timeout(scenario: Scenario) -> float:
+    """A generous bound on one pass: the stream's nominal length, reading speed and ramp."""
+    stream, clients = scenario.stream, scenario.clients
+    nominal = stream.count * stream.interval_ms / 1000.0
+    if clients.slow:
+        nominal /= clients.read_rate
+        if clients.read_for_s > 0:
+            nominal = min(nominal, clients.read_for_s + 1)
+    return 30.0 + 4.0 * nominal + clients.ramp_ms / 1000.0
+
+
+def _command(base_url: str, scenario: Scenario, variant: Variant, pass_id: str) -> dict[str, Any]:
+    return {
+        "base_url": base_url,
+        "scenario": scenario.to_dict(),
+        "name": scenario.name,
+        "variant": variant.label,
+        "pass_id": pass_id,
+        "timeout_s": pass_timeout(scenario),
+    }
+
+
+class Runner:
+    """Runs a :class:`RunConfig`; ``progress`` is called once per finished :class:`Step`."""
+
+    def __init__(self, config: RunConfig, progress: Progress | None = None) -> None:
+        self.config = config
+        self.progress = progress or (lambda label: None)
+        self.out = config.out_dir
+        self._pass_ids = 0
+
+    def _pass_id(self, kind: str) -> str:
+        self._pass_ids += 1
+        return f"{kind[0]}{self._pass_ids}"
+
+    def run(self) -> dict[str, Any]:
+        """Run everything, write ``metrics.json``, return it."""
+        started = time.perf_counter()
+        self.out.mkdir(parents=True, exist_ok=True)
+        results: dict[str, Any] = {}
+        captures: list[tuple[str, str, Path]] = []
+        with WorkerProcess(log=self.out / "logs" / "loadgen.log") as worker:
+            for scenario in self.config.prepared():
+                results[scenario.name] = self._scenario(worker, scenario, captures)
+        if self.config.memory and self.config.flamegraphs:
+            self._flamegraphs(results, captures)
+        metrics = {
+            "schema": SCHEMA,
+            "run_id": self.config.run_id,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "quick": self.config.quick,
+            "settings": {
+                "timing_repeats": self.config.timing_repeats,
+                "memory": self.config.memory,
+                "approaches": list(self.config.approaches),
+                "app": self.config.app,
+            },
+            "machine": machine(),
+            "wall_time_s": round(time.perf_counter() - started, 1),
+            "scenarios": results,
+        }
+        (self.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        return metrics
+
+    def _scenario(
+        self, worker: WorkerProcess, scenario: Scenario, captures: list[tuple[str, str, Path]]
+    ) -> dict[str, Any]:
+        variants = self.config.variants(scenario)
+        timing: dict[str, list[dict[str, Any]]] = {v.label: [] for v in variants}
+        memory_passes: dict[str, dict[str, Any]] = {}
+        profiles: dict[str, dict[str, Any]] = {}
+        sweeps: dict[str, list[dict[str, Any]]] = {v.label: [] for v in variants}
+        timeout = pass_timeout(scenario) + 30
+        logs = self.out / "logs"
+        with ServerProcess(
+            stats=logs / f"{scenario.name}--timing.json",
+            log=logs / f"{scenario.name}--timing.log",
+            app=self.config.app,
+        ) as server:
+            for repeat in range(self.config.timing_repeats):
+                for variant in variants:
+                    command = _command(server.base_url, scenario, variant, self._pass_id("t"))
+                    timing[variant.label].append(worker.run(command, timeout))
+                    self.progress(Step("timing", scenario.name, variant.label, repeat).label)
+        if self.config.memory:
+            for variant in variants:
+                capture = self.out / "memray" / f"{scenario.name}--{variant.slug}.bin"
+                summary, profile = self._tracked(worker, scenario, variant, capture, timeout)
+                memory_passes[variant.label] = summary
+                profiles[variant.label] = profile
+                captures.append((scenario.name, variant.label, capture))
+                self.progress(Step("memory", scenario.name, variant.label).label)
+            for count in scenario.sweep_counts:
+                longer = scenario.with_overrides({"stream": {"count": count}})
+                for variant in variants:
+                    capture = self.out / "memray" / f"{scenario.name}--{variant.slug}--{count}.bin"
+                    summary, profile = self._tracked(
+                        worker, longer, variant, capture, pass_timeout(longer) + 30
+                    )
+                    profile.pop("heap_series", None)
+                    sweeps[variant.label].append(
+                        {"count": count, **profile, "accounting": summary["accounting"]}
+                    )
+                    capture.unlink(missing_ok=True)
+                    self.progress(Step("sweep", scenario.name, variant.label, count=count).label)
+        out_variants: dict[str, Any] = {}
+        for variant in variants:
+            label = variant.label
+            passes = timing[label] + ([memory_passes[label]] if label in memory_passes else [])
+            entry: dict[str, Any] = {
+                "approach": variant.approach,
+                "overflow": variant.overflow,
+                "timing": combine_timing(timing[label]),
+                "accounting": combine_accounting(passes),
+                "timing_passes": [_slim(p) for p in timing[label]],
+            }
+            if label in profiles:
+                entry["memory"] = profiles[label]
+            if sweeps[label]:
+                entry["sweep"] = sweeps[label]
+            out_variants[label] = entry
+        return {
+            "name": scenario.name,
+            "title": scenario.title,
+            "description": scenario.description,
+            "order": scenario.order,
+            "spec": scenario.to_dict(),
+            "variants": out_variants,
+        }
+
+    def _tracked(
+        self,
+        worker: WorkerProcess,
+        scenario: Scenario,
+        variant: Variant,
+        capture: Path,
+        timeout: float,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        capture.parent.mkdir(parents=True, exist_ok=True)
+        log = self.out / "logs" / f"{capture.stem}.log"
+        with ServerProcess(memray=capture, log=log, app=self.config.app) as server:
+            time.sleep(0.1)  # a few heap snapshots of the server at rest: the baseline
+            summary = worker.run(
+                _command(server.base_url, scenario, variant, self._pass_id("m")), timeout
+            )
+        profile = read_profile(capture, summary["started_at"], summary["ended_at"] + 0.5)
+        return summary, profile.as_json(scenario.clients.count)
+
+    def _flamegraphs(self, results: dict[str, Any], captures: list[tuple[str, str, Path]]) -> None:
+        folder = self.out / "flamegraphs"
+        for scenario, label, capture in captures:
+            stem = capture.stem
+            entry = results[scenario]["variants"][label]
+            links: dict[str, Any] = {}
+            for temporal, suffix in ((False, ""), (True, "-temporal")):
+                html = folder / f"{stem}{suffix}.html"
+                error = render_flamegraph(capture, html, temporal=temporal)
+                key = "flamegraph_temporal" if temporal else "flamegraph"
+                links[key] = None if error else html.relative_to(self.out).as_posix()
+                if error:
+                    links[f"{key}_error"] = error
+            entry.setdefault("memory", {}).update(links)
+            self.progress(Step("flamegraph", scenario, label).label)
+
+
+def _slim(summary: dict[str, Any]) -> dict[str, Any]:
+    """A timing pass without its bulky per-client clean-up list."""
+    cleanup = dict(summary["cleanup"])
+    cleanup.pop("cleanup_ms", None)
+    return {**summary, "cleanup": cleanup}
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    import aiohttp
+    import reactivex
+
+    versions: dict[str, str] = {"aiohttp": aiohttp.__version__}
+    try:
+        import memray
+
+        versions["memray"] = str(getattr(memray, "__version__", "?"))
+    except ImportError:  # pragma: no cover - memray is in the harness extra
+        versions["memray"] = "missing"
+    versions["reactivex"] = str(getattr(reactivex, "__version__", "?"))
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "cpus": os.cpu_count(),
+        "packages": versions,
+    }

@@ -1,0 +1,362 @@
+"""Scenarios: one declarative TOML file per workload, loaded into frozen dataclasses.
+
+A scenario says what the demo server streams (the ``/stream`` query), how the clients behave
+(how many, how fast they read, when they leave) and which approaches run it. The file format,
+with every key and its default::
+
+    title = "LLM-like token stream"          # one line for tables
+    description = "..."                      # a paragraph for the report
+    order = 1                                # position in listings and reports
+
+    [stream]                                 # the /stream query, per client
+    format = "sse"                           # sse | ndjson | bytes
+    count = 200                              # items per stream
+    size = 16                                # payload bytes per item
+    interval_ms = 10.0                       # producer pause between items (0: flat out)
+    fail_after = 0                           # > 0: the source fails after this many items
+
+    [clients]
+    count = 10                               # concurrent clients
+    ramp_ms = 0                              # connects spread evenly over this window
+    read_rate = 0.0                          # > 0: read at this fraction of the producer's
+                                             #   nominal byte rate (a slow reader)
+    read_for_s = 0.0                         # > 0: leave after this long (slow readers)
+    disconnect_fraction = 0.0                # this share of the clients leaves early...
+    disconnect_after = 0                     # ...after receiving this many items
+
+    [approaches]
+    run = ["pull", "push-buffer", ...]       # default: all five
+    overflow = ["drop-oldest", ...]          # push-buffer strategies (default: drop-oldest)
+
+    [sweep]                                  # optional extra memory passes
+    count = [1000, 10000]                    # the same scenario at other stream lengths
+
+    [quick]                                  # overrides applied by --quick, same keys
+    stream.count = 20
+    clients.count = 4
+
+>>> s = Scenario.from_dict({"stream": {"count": 5}}, name="tiny")
+>>> s.stream.query("pull")
+{'format': 'ndjson', 'count': '5', 'size': '64', 'interval_ms': '0', 'approach': 'pull'}
+>>> [v.label for v in s.variants()]
+['pull', 'push-buffer:drop-oldest', 'push-throttle', 'push-unbounded', 'async-iterator']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: The five designs the demo server offers, in report order.
+APPROACHES = ("pull", "push-buffer", "push-throttle", "push-unbounded", "async-iterator")
+#: Stream formats the demo server speaks.
+FORMATS = ("sse", "ndjson", "bytes")
+#: The push-buffer strategy used when a scenario names none.
+DEFAULT_OVERFLOW = "drop-oldest"
+
+
+class ScenarioError(ValueError):
+    """A scenario file is missing, unreadable, or says something the harness cannot run.
+
+    The message names the file and the offending key; fix the file.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """What the server streams to each client: the ``GET /stream`` query."""
+
+    #: ``sse``, ``ndjson`` or ``bytes``.
+    format: str = "ndjson"
+    #: Items per stream.
+    count: int = 100
+    #: Payload bytes per item.
+    size: int = 64
+    #: Producer pause between items, in milliseconds; 0 produces as fast as it can.
+    interval_ms: float = 0.0
+    #: When > 0, the source raises after this many items.
+    fail_after: int = 0
+
+    @property
+    def nominal_items_per_s(self) -> float:
+        """The producer's rate if nothing held it back (``inf`` for ``interval_ms = 0``)."""
+        return math.inf if self.interval_ms <= 0 else 1000.0 / self.interval_ms
+
+    @property
+    def expected_items(self) -> int:
+        """Items a client that reads to the end should receive."""
+        if 0 < self.fail_after < self.count:
+            return self.fail_after
+        return self.count
+
+    def query(self, approach: str, overflow: str | None = None) -> dict[str, str]:
+        """The query string for one stream, as a dict."""
+        interval = f"{self.interval_ms:g}"
+        query = {
+            "format": self.format,
+            "count": str(self.count),
+            "size": str(self.size),
+            "interval_ms": interval,
+            "approach": approach,
+        }
+        if overflow is not None:
+            query["overflow"] = overflow
+        if self.fail_after > 0:
+            query["fail_after"] = str(self.fail_after)
+        return query
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSpec:
+    """How the load generator's clients behave."""
+
+    #: Concurrent clients, all connected during the run.
+    count: int = 1
+    #: Client connects are spread evenly over this window (milliseconds).
+    ramp_ms: float = 0.0
+    #: When > 0, every client reads at this fraction of the producer's nominal byte rate.
+    read_rate: float = 0.0
+    #: When > 0, a client leaves this many seconds after its first byte.
+    read_for_s: float = 0.0
+    #: This share of the clients (the first ones) disconnects after ``disconnect_after`` items.
+    disconnect_fraction: float = 0.0
+    #: Items an early-leaving client receives before it disconnects.
+    disconnect_after: int = 0
+
+    @property
+    def disconnecting(self) -> int:
+        """How many clients leave early on purpose."""
+        if self.disconnect_after <= 0:
+            return 0
+        return round(self.count * self.disconnect_fraction)
+
+    @property
+    def slow(self) -> bool:
+        """Whether clients read slower than they could."""
+        return self.read_rate > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One approach as the server is asked for it: ``push-buffer`` comes with a strategy."""
+
+    #: One of :data:`APPROACHES`.
+    approach: str
+    #: push-buffer's overflow strategy; None for the other approaches.
+    overflow: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``approach`` or ``approach:overflow``: the name in tables and on the command line."""
+        return self.approach if self.overflow is None else f"{self.approach}:{self.overflow}"
+
+    @property
+    def slug(self) -> str:
+        """The label as a file-name part."""
+        return self.label.replace(":", ".")
+
+    def matches(self, selector: str) -> bool:
+        """Whether ``--approach selector`` picks this variant (``push-buffer`` picks all)."""
+        return selector in (self.approach, self.label)
+
+    @classmethod
+    def parse(cls, label: str) -> Variant:
+        """The inverse of :attr:`label`."""
+        approach, _, overflow = label.partition(":")
+        return cls(approach, overflow or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One workload: a stream, a crowd of clients, and the approaches that serve it."""
+
+    #: The file stem; what ``rxspike scenarios run NAME`` takes.
+    name: str
+    title: str = ""
+    description: str = ""
+    #: Position in listings and reports.
+    order: int = 100
+    stream: StreamSpec = field(default_factory=StreamSpec)
+    clients: ClientSpec = field(default_factory=ClientSpec)
+    #: Approaches to run, in order.
+    approaches: tuple[str, ...] = APPROACHES
+    #: push-buffer's strategies to run (each is its own variant).
+    overflow: tuple[str, ...] = (DEFAULT_OVERFLOW,)
+    #: Extra memory passes at these stream lengths (empty: none).
+    sweep_counts: tuple[int, ...] = ()
+    #: Overrides that ``--quick`` applies, in the file's own shape.
+    quick_overrides: Mapping[str, Any] = field(default_factory=dict)
+    #: Where the scenario came from (None when built in code).
+    path: Path | None = None
+
+    def variants(self) -> list[Variant]:
+        """Every approach variant this scenario runs, push-buffer once per strategy."""
+        out: list[Variant] = []
+        for approach in self.approaches:
+            if approach == "push-buffer":
+                out.extend(Variant(approach, strategy) for strategy in self.overflow)
+            else:
+                out.append(Variant(approach))
+        return out
+
+    def quick(self) -> Scenario:
+        """The scenario with its ``[quick]`` overrides applied (a small, fast version)."""
+        if not self.quick_overrides:
+            return self
+        return self.with_overrides(self.quick_overrides)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
+        """A copy with some keys replaced, given in the file's shape.
+
+        >>> s = Scenario.from_dict({}, name="x").with_overrides({"stream": {"count": 7}})
+        >>> s.stream.count
+        7
+        """
+        data = self.to_dict()
+        for section, values in overrides.items():
+            if isinstance(values, Mapping) and isinstance(data.get(section), dict):
+                data[section] = {**data[section], **values}
+            else:
+                data[section] = values
+        data["quick"] = dict(self.quick_overrides)
+        return Scenario.from_dict(data, name=self.name, path=self.path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario in the file's shape (what ``metrics.json`` records)."""
+        return {
+            "title": self.title,
+            "description": self.description,
+            "order": self.order,
+            "stream": dataclasses.asdict(self.stream),
+            "clients": dataclasses.asdict(self.clients),
+            "approaches": {"run": list(self.approaches), "overflow": list(self.overflow)},
+            "sweep": {"count": list(self.sweep_counts)},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, name: str, path: Path | None = None) -> Scenario:
+        """Validate a parsed file; raises :class:`ScenarioError` naming the bad key."""
+        where = str(path) if path is not None else name
+        known = {"title", "description", "order", "stream", "clients", "approaches", "sweep"}
+        _reject_unknown(data, known | {"quick", "name"}, where, "")
+        stream = _build(StreamSpec, data.get("stream", {}), where, "stream")
+        clients = _build(ClientSpec, data.get("clients", {}), where, "clients")
+        if stream.format not in FORMATS:
+            raise ScenarioError(
+                f"{where}: stream.format must be one of {FORMATS}, got {stream.format!r}"
+            )
+        for key in ("count", "size"):
+            if getattr(stream, key) < 1:
+                raise ScenarioError(f"{where}: stream.{key} must be at least 1")
+        if stream.interval_ms < 0 or stream.fail_after < 0:
+            raise ScenarioError(f"{where}: stream.interval_ms and stream.fail_after must be >= 0")
+        if clients.count < 1:
+            raise ScenarioError(f"{where}: clients.count must be at least 1")
+        if not 0 <= clients.disconnect_fraction <= 1:
+            raise ScenarioError(f"{where}: clients.disconnect_fraction must be within [0, 1]")
+        if clients.read_rate < 0 or clients.read_for_s < 0 or clients.ramp_ms < 0:
+            raise ScenarioError(f"{where}: clients.read_rate, read_for_s, ramp_ms must be >= 0")
+        if clients.read_rate > 0 and stream.interval_ms <= 0:
+            raise ScenarioError(
+                f"{where}: clients.read_rate is a fraction of the producer's rate, so "
+                "stream.interval_ms must be > 0"
+            )
+        approaches_table = data.get("approaches", {})
+        _reject_unknown(approaches_table, {"run", "overflow"}, where, "approaches.")
+        approaches = tuple(approaches_table.get("run", APPROACHES))
+        for approach in approaches:
+            if approach not in APPROACHES:
+                raise ScenarioError(
+                    f"{where}: approaches.run has {approach!r}; known: {', '.join(APPROACHES)}"
+                )
+        overflow = tuple(approaches_table.get("overflow", (DEFAULT_OVERFLOW,)))
+        if not overflow:
+            raise ScenarioError(f"{where}: approaches.overflow must name at least one strategy")
+        sweep = data.get("sweep", {})
+        _reject_unknown(sweep, {"count"}, where, "sweep.")
+        sweep_counts = tuple(int(c) for c in sweep.get("count", ()))
+        quick = data.get("quick", {})
+        if not isinstance(quick, Mapping):
+            raise ScenarioError(f"{where}: [quick] must be a table")
+        return cls(
+            name=name,
+            title=str(data.get("title", name)),
+            description=str(data.get("description", "")).strip(),
+            order=int(data.get("order", 100)),
+            stream=stream,
+            clients=clients,
+            approaches=approaches,
+            overflow=overflow,
+            sweep_counts=sweep_counts,
+            quick_overrides=dict(quick),
+            path=path,
+        )
+
+
+def _reject_unknown(data: Mapping[str, Any], known: set[str], where: str, prefix: str) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ScenarioError(
+            f"{where}: unknown key {prefix}{unknown[0]}; known: {', '.join(sorted(known))}"
+        )
+
+
+def _build(cls: type[T], data: Any, where: str, section: str) -> T:
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"{where}: [{section}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    _reject_unknown(data, set(fields), where, f"{section}.")
+    values: dict[str, Any] = {}
+    for key, given in data.items():
+        kind = type(fields[key].default)
+        value = given
+        if kind is float and isinstance(given, int) and not isinstance(given, bool):
+            value = float(given)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ScenarioError(f"{where}: {section}.{key} must be {kind.__name__}, got {given!r}")
+        values[key] = value
+    return cls(**values)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read one scenario file; its name is the file stem."""
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            data = tomllib.load(file)
+    except OSError as error:
+        raise ScenarioError(f"{path}: cannot read: {error}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(f"{path}: not valid TOML: {error}") from error
+    return Scenario.from_dict(data, name=path.stem, path=path)
+
+
+def load_scenarios(directory: str | Path) -> list[Scenario]:
+    """Every ``*.toml`` in ``directory``, in their ``order``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ScenarioError(f"{directory}: no such scenario directory")
+    scenarios = [load_scenario(path) for path in sorted(directory.glob("*.toml"))]
+    return sorted(scenarios, key=lambda s: (s.order, s.name))
+
+
+def select(scenarios: Iterable[Scenario], names: Iterable[str]) -> list[Scenario]:
+    """The scenarios with these names (all of them when ``names`` is empty)."""
+    pool = list(scenarios)
+    wanted = list(names)
+    if not wanted:
+        return pool
+    by_name = {s.name: s for s in pool}
+    missing = [name for name in wanted if name not in by_name]
+    if missing:
+        raise ScenarioError(
+            f"unknown scenario {missing[0]!r}; known: {', '.join(by_name) or '(none)'}"
+        )
+    return [by_name[name] for name in wanted]

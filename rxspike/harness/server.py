@@ -1,0 +1,214 @@
+"""Run the demo server for the harness, optionally under a memray Tracker.
+
+``python -m rxspike.harness.server --port 0 [--memray out.bin] [--stats out.json]`` imports
+the demo application from :mod:`rxspike.web`, adds two things the harness needs, and serves
+it on 127.0.0.1 until SIGTERM or SIGINT:
+
+- an event-loop lag sampler: a task that sleeps :data:`LAG_INTERVAL_S` and records how much
+  later than asked it woke up, stamped with wall-clock time so the runner can cut out each
+  pass's window;
+- per-request records of ``/stream`` requests: the client's id (the load generator's
+  ``X-Rxspike-Client`` header), when the handler started and when it ended (returned, raised
+  or was cancelled). ``GET /_harness/requests?prefix=P`` and ``GET /_harness/lag?since=T``
+  return them as JSON.
+
+When it is ready it prints one JSON line, ``{"ready": true, "port": N, "pid": P}``, on
+stdout. With ``--memray`` the whole serving session (app construction, requests, shutdown)
+runs inside ``memray.Tracker(destination=FileDestination(path, overwrite=True))``, and
+``gc.collect()`` runs before the Tracker exits so reference cycles do not show as leaks.
+With ``--stats`` the lag samples and request records are written there at shutdown.
+
+The harness imports the web layer; it never imports the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import importlib
+import json
+import os
+import signal
+import sys
+import time
+from array import array
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .loadgen import CLIENT_HEADER
+
+#: How often the lag sampler wakes up.
+LAG_INTERVAL_S = 0.005
+#: How long shutdown waits for open streams before closing them.
+SHUTDOWN_TIMEOUT_S = 2.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+#: The demo application's factory, as ``module:callable``.
+DEFAULT_APP = "rxspike.web:create_app"
+
+
+def load_app(spec: str = DEFAULT_APP) -> web.Application:
+    """Build the application that ``module:callable`` names (the demo server by default)."""
+    module_name, _, attribute = spec.partition(":")
+    module = importlib.import_module(module_name)
+    factory = getattr(module, attribute or "create_app", None)
+    if not callable(factory):
+        raise RuntimeError(f"{spec}: no such callable; expected module:factory")
+    app = factory()
+    if not isinstance(app, web.Application):
+        raise RuntimeError(f"{spec} returned {type(app).__name__}, not an aiohttp Application")
+    return app
+
+
+class HarnessProbe:
+    """The lag sampler and the request records, attached to one application."""
+
+    def __init__(self) -> None:
+        #: Flat (wall time, lag seconds) pairs.
+        self.lag = array("d")
+        #: One dict per /stream request, in start order.
+        self.requests: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def install(self, app: web.Application) -> None:
+        """Add the middleware, the two routes and the sampler's start/stop hooks."""
+        app.middlewares.append(self._middleware)
+        app.router.add_get("/_harness/requests", self._requests_view)
+        app.router.add_get("/_harness/lag", self._lag_view)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path != "/stream":
+            return await handler(request)
+        record: dict[str, Any] = {
+            "client": request.headers.get(CLIENT_HEADER, ""),
+            "started_at": time.time(),
+            "ended_at": None,
+            "outcome": "running",
+        }
+        self.requests.append(record)
+        try:
+            response = await handler(request)
+        except asyncio.CancelledError:
+            record["outcome"] = "cancelled"
+            raise
+        except BaseException as error:
+            record["outcome"] = type(error).__name__
+            raise
+        else:
+            record["outcome"] = "returned"
+            return response
+        finally:
+            record["ended_at"] = time.time()
+
+    async def _requests_view(self, request: web.Request) -> web.Response:
+        prefix = request.query.get("prefix", "")
+        chosen = [r for r in self.requests if r["client"].startswith(prefix)]
+        return web.json_response({"requests": chosen})
+
+    async def _lag_view(self, request: web.Request) -> web.Response:
+        since = float(request.query.get("since", 0))
+        until = float(request.query.get("until", "inf"))
+        return web.json_response({"lag": [[t, v] for t, v in self.samples(since, until)]})
+
+    def samples(
+        self, since: float = 0.0, until: float = float("inf")
+    ) -> Iterator[tuple[float, float]]:
+        """(wall time, lag seconds) samples within the window."""
+        lag = self.lag
+        for i in range(0, len(lag), 2):
+            if since <= lag[i] <= until:
+                yield lag[i], lag[i + 1]
+
+    async def _start(self, app: web.Application) -> None:
+        self._task = asyncio.create_task(self._sample())
+
+    async def _stop(self, app: web.Application) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _sample(self) -> None:
+        loop = asyncio.get_running_loop()
+        lag = self.lag
+        while True:
+            before = loop.time()
+            await asyncio.sleep(LAG_INTERVAL_S)
+            late = loop.time() - before - LAG_INTERVAL_S
+            lag.append(time.time())
+            lag.append(max(late, 0.0))
+
+    def dump(self) -> dict[str, Any]:
+        return {"lag": [[t, v] for t, v in self.samples()], "requests": self.requests}
+
+
+async def serve(
+    host: str, port: int, ready: Callable[[int], None], app_spec: str = DEFAULT_APP
+) -> HarnessProbe:
+    """Serve the app with the probe until SIGTERM/SIGINT; returns the probe."""
+    app = load_app(app_spec)
+    probe = HarnessProbe()
+    probe.install(app)
+    runner = web.AppRunner(
+        app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=4096, reuse_address=True)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    ready(int(bound))
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return probe
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rxspike.harness.server", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--memray", type=Path, help="track the server with memray into this file")
+    parser.add_argument("--stats", type=Path, help="write lag samples and request records here")
+    parser.add_argument("--app", default=DEFAULT_APP, help="module:factory of the app to serve")
+    args = parser.parse_args(argv)
+    # Import before tracking starts: module imports are not what the scenarios measure.
+    importlib.import_module(args.app.partition(":")[0])
+
+    def ready(port: int) -> None:
+        print(json.dumps({"ready": True, "port": port, "pid": os.getpid()}), flush=True)
+
+    probe: HarnessProbe
+    if args.memray is not None:
+        import memray
+
+        destination = memray.FileDestination(str(args.memray), overwrite=True)
+        with memray.Tracker(destination=destination):
+            probe = asyncio.run(serve(args.host, args.port, ready, args.app))
+            gc.collect()
+    else:
+        probe = asyncio.run(serve(args.host, args.port, ready, args.app))
+    if args.stats is not None:
+        args.stats.write_text(json.dumps(probe.dump()))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
