@@ -12,5 +12,7 @@ def main() -> None:
 
 
 from .scenarios import scenarios  # noqa: E402  (the command groups import click, not main)
+from .serve import serve  # noqa: E402
 
 main.add_command(scenarios)
+main.add_command(serve)

@@ -1,0 +1,49 @@
+"""rxspike's aiohttp adapter: stream a Flowable, an Observable or an async iterable.
+
+One call in a handler, with demand taken from the socket::
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        return await rxspike.web.sse(request, flow)
+
+Imports the demand core, the operators and the bridges; nothing above them.
+"""
+
+from ._disconnect import POLL_INTERVAL
+from ._errors import DEFAULT_STATUSES, ErrorInfo, describe_error
+from ._writer import FlowWriter, WriterState
+from .application import REGISTRY_KEY, registry_for, setup
+from .demo import create_app
+from .encoders import NDJSON, SSE, Encoder, Raw, ServerSentEvent
+from .metrics import EndReason, StreamRegistry, StreamStats, Totals, default_registry
+from .options import DEFAULT_PUSH_CAPACITY, ErrorEnd, StreamOptions
+from .responses import ndjson, raw, sse, stream
+
+__all__ = [
+    "DEFAULT_PUSH_CAPACITY",
+    "DEFAULT_STATUSES",
+    "NDJSON",
+    "POLL_INTERVAL",
+    "REGISTRY_KEY",
+    "SSE",
+    "Encoder",
+    "EndReason",
+    "ErrorEnd",
+    "ErrorInfo",
+    "FlowWriter",
+    "Raw",
+    "ServerSentEvent",
+    "StreamOptions",
+    "StreamRegistry",
+    "StreamStats",
+    "Totals",
+    "WriterState",
+    "create_app",
+    "default_registry",
+    "describe_error",
+    "ndjson",
+    "raw",
+    "registry_for",
+    "setup",
+    "sse",
+    "stream",
+]

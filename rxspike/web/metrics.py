@@ -1,0 +1,186 @@
+"""Per-stream statistics, totals by end reason, and the registry of open streams.
+
+Every streaming response registers with a :class:`StreamRegistry` while it runs: the one
+:func:`rxspike.web.setup` put on the application, else :data:`default_registry`. The registry
+counts what was sent and why each stream ended, and at application shutdown it ends the open
+streams (reason ``shutdown``) instead of letting aiohttp wait out its shutdown timeout.
+
+>>> registry = StreamRegistry()
+>>> registry.totals().open, registry.totals().ended["completed"]
+(0, 0)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Protocol
+
+
+class EndReason(enum.Enum):
+    """Why a stream ended."""
+
+    #: The source completed and every item was written.
+    COMPLETED = "completed"
+    #: The source (or its encoder) failed: a real status before the headers, else an error frame.
+    FAILED = "failed"
+    #: The client disconnected (noticed by a write, by the disconnect watcher, or by aiohttp's
+    #: handler cancellation).
+    CLIENT_GONE = "client_gone"
+    #: The client took no bytes for ``send_timeout`` seconds.
+    TIMEOUT = "timeout"
+    #: The application shut down while the stream was open.
+    SHUTDOWN = "shutdown"
+    #: The handler's task was cancelled while the client was still connected.
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStats:
+    """A snapshot of one stream."""
+
+    #: The stream's id, unique per registry; log lines and error frames carry it.
+    id: int
+    #: ``METHOD /path`` of the request.
+    request: str
+    #: The response's media type.
+    media_type: str
+    #: Items written to the socket.
+    items: int
+    #: Body bytes written to the socket (frames, before chunked framing).
+    bytes: int
+    #: Writes issued (each joins whatever frames were queued, up to ``write_limit``).
+    writes: int
+    #: Most items that were queued at once, waiting for the socket.
+    queued_high_water: int
+    #: True once the status and headers were sent.
+    headers_sent: bool
+    #: Seconds since the stream started (its whole life once it ended).
+    duration: float
+    #: Why it ended; ``None`` while it is open.
+    reason: EndReason | None
+    #: ``repr`` of the error that ended it, if any.
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Everything a registry saw, as a JSON-friendly snapshot (see :meth:`as_json`)."""
+
+    #: Streams running now.
+    open: int
+    #: Streams started since the registry was made.
+    started: int
+    #: Ended streams by :class:`EndReason` value (every reason present, zeros included).
+    ended: Mapping[str, int]
+    #: Items written, by ended and open streams.
+    items: int
+    #: Body bytes written, by ended and open streams.
+    bytes: int
+    #: Items dropped by overflow strategies that report to this registry.
+    dropped: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "open": self.open,
+            "started": self.started,
+            "ended": dict(self.ended),
+            "items": self.items,
+            "bytes": self.bytes,
+            "dropped": self.dropped,
+        }
+
+
+class RegisteredStream(Protocol):
+    """What the registry needs of a running stream."""
+
+    @property
+    def id(self) -> int: ...
+
+    def stats(self) -> StreamStats: ...
+
+    def stop(self, reason: EndReason) -> None:
+        """End the stream soon with ``reason``; synchronous, idempotent."""
+
+    async def wait_closed(self) -> None: ...
+
+
+class StreamRegistry:
+    """Open streams and what ended ones did; all methods run on the event loop's thread."""
+
+    def __init__(self, *, keep_recent: int = 100) -> None:
+        """``keep_recent``: how many ended streams' stats :meth:`recent` keeps."""
+        self._ids = itertools.count(1)
+        self._open: dict[int, RegisteredStream] = {}
+        self._started = 0
+        self._ended = dict.fromkeys((reason.value for reason in EndReason), 0)
+        self._items = 0
+        self._bytes = 0
+        self._dropped = 0
+        self._recent: deque[StreamStats] = deque(maxlen=keep_recent)
+        self._closing = False
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`shutdown` began: new streams end at once with ``shutdown``."""
+        return self._closing
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def add(self, stream: RegisteredStream) -> None:
+        self._started += 1
+        self._open[stream.id] = stream
+        if self._closing:
+            stream.stop(EndReason.SHUTDOWN)
+
+    def remove(self, stream: RegisteredStream) -> None:
+        if self._open.pop(stream.id, None) is None:
+            return
+        stats = stream.stats()
+        self._ended[stats.reason.value if stats.reason else EndReason.CANCELLED.value] += 1
+        self._items += stats.items
+        self._bytes += stats.bytes
+        self._recent.append(stats)
+
+    def count_dropped(self, count: int = 1) -> None:
+        """Add ``count`` dropped items (wire an overflow strategy's ``on_dropped`` here)."""
+        self._dropped += count
+
+    def totals(self) -> Totals:
+        live = [stream.stats() for stream in self._open.values()]
+        return Totals(
+            open=len(live),
+            started=self._started,
+            ended=MappingProxyType(dict(self._ended)),
+            items=self._items + sum(s.items for s in live),
+            bytes=self._bytes + sum(s.bytes for s in live),
+            dropped=self._dropped,
+        )
+
+    def open_streams(self) -> list[StreamStats]:
+        return [stream.stats() for stream in self._open.values()]
+
+    def recent(self) -> list[StreamStats]:
+        """The last ended streams, oldest first."""
+        return list(self._recent)
+
+    async def shutdown(self, grace: float = 5.0) -> None:
+        """End every open stream with ``shutdown`` and wait up to ``grace`` seconds for them."""
+        self._closing = True
+        streams = list(self._open.values())
+        for stream in streams:
+            stream.stop(EndReason.SHUTDOWN)
+        if streams:
+            await asyncio.wait(
+                [asyncio.ensure_future(s.wait_closed()) for s in streams], timeout=grace
+            )
+
+
+#: Where streams register when the application has no registry of its own (see ``setup``).
+default_registry = StreamRegistry()

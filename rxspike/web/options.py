@@ -1,0 +1,77 @@
+"""How a stream is written: the bounds, the error policy, the timeouts."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ._errors import validate_statuses
+
+
+class ErrorEnd(enum.Enum):
+    """What happens after the in-band error frame of a stream whose headers were sent."""
+
+    #: Close the connection without the response's final chunk: clients see a truncated body
+    #: (aiohttp's client raises ``ClientPayloadError``, curl exits with 18). The default: a
+    #: strict client can tell a failed stream from a complete one even if it ignores frames.
+    ABORT = "abort"
+    #: End the response normally after the error frame; only the frame tells of the failure.
+    CLOSE = "close"
+
+
+#: Items a plain Observable may run ahead of the client before its stream fails.
+DEFAULT_PUSH_CAPACITY = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """The knobs of one streaming response; the defaults suit most services.
+
+    Raises:
+        ValueError: a bound is not a positive int, a timeout is not positive, or a status
+            in ``statuses`` is not in 400..599.
+    """
+
+    #: Items requested from the source but not yet handed to the socket, at most.
+    max_items_ahead: int = 256
+    #: Encoded bytes waiting to be sent (queued, plus the transport's write buffer) beyond
+    #: which no more items are requested. One item larger than this is still sent whole.
+    max_bytes_ahead: int = 256 * 1024
+    #: Queued frames are joined into one write of at most this many bytes.
+    write_limit: int = 64 * 1024
+    #: After the headers, an error writes the format's error frame and then does this.
+    on_error: ErrorEnd = ErrorEnd.ABORT
+    #: Exception type -> HTTP status (400..599); mapped exceptions are public: their
+    #: message reaches the client. ``aiohttp.web.HTTPException`` is always public.
+    statuses: Mapping[type[BaseException], int] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    #: Send the message of unmapped exceptions too (development only: it may leak internals).
+    expose_errors: bool = False
+    #: End the stream (reason ``timeout``) when the client has not taken any bytes for this
+    #: many seconds while the writer waits for it; ``None``: wait as long as the client lives.
+    send_timeout: float | None = None
+    #: When no item came for this many seconds, write the format's keep-alive (an SSE
+    #: comment); ``None``: never. Formats without a keep-alive frame ignore it.
+    heartbeat: float | None = None
+    #: Capacity of the bounded buffer a plain (push) Observable goes through; overflowing it
+    #: fails the stream. Pass a Flowable to choose another strategy.
+    push_capacity: int = DEFAULT_PUSH_CAPACITY
+
+    def __post_init__(self) -> None:
+        for name in ("max_items_ahead", "max_bytes_ahead", "write_limit", "push_capacity"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"StreamOptions.{name} must be a positive int, got {value!r}")
+        for name in ("send_timeout", "heartbeat"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not value > 0):
+                raise ValueError(
+                    f"StreamOptions.{name} must be None or a positive number of seconds, "
+                    f"got {value!r}"
+                )
+        if not isinstance(self.on_error, ErrorEnd):
+            raise ValueError(f"StreamOptions.on_error must be an ErrorEnd, got {self.on_error!r}")
+        validate_statuses(self.statuses)
