@@ -128,6 +128,20 @@ def test_item_larger_than_max_bytes_is_dropped_without_evicting() -> None:
     assert sub.events == [b"ab", b"cd", "done"]
 
 
+def test_item_larger_than_max_bytes_passes_when_asked_for() -> None:
+    sub = Recorder(initial_request=5)
+    op: StageOperator[bytes, bytes] = on_backpressure_buffer(10, Overflow.ERROR, max_bytes=4)
+    rxspike.just(b"ab", b"toolarge").pipe(op).subscribe(sub)
+    assert sub.events == [b"ab", b"toolarge", "done"]
+
+
+def test_item_larger_than_max_bytes_overflows_under_error() -> None:
+    sub = Recorder()
+    op: StageOperator[bytes, bytes] = on_backpressure_buffer(10, Overflow.ERROR, max_bytes=4)
+    rxspike.just(b"ab", b"toolarge").pipe(op).subscribe(sub)
+    assert isinstance(sub.error, BufferOverflowError)
+
+
 def test_on_dropped_failure_fails_the_stream() -> None:
     def refuse(_: Any) -> None:
         raise RuntimeError("no")

@@ -125,11 +125,15 @@ def test_emit_nowait_after_complete_raises_closed() -> None:
         em.emit_nowait(1)
 
 
-def test_oversize_item_is_refused_by_the_lossless_path() -> None:
+def test_oversize_item_waits_to_go_straight_through() -> None:
     em = rxspike.emitter(4, Overflow.ERROR, max_bytes=4)
-    em.flowable.subscribe(Recorder())
-    with pytest.raises(ValueError, match="can never fit max_bytes=4"):
-        em.emit_nowait(b"too long")
+    sub = Recorder()
+    em.flowable.subscribe(sub)
+    with pytest.raises(WouldBlock):
+        em.emit_nowait(b"too long")  # nobody asks: it could only be buffered
+    sub.request(1)
+    em.emit_nowait(b"too long")
+    assert sub.events == [b"too long"]
 
 
 async def test_await_emit_is_lossless_with_a_slow_consumer() -> None:

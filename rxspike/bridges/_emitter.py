@@ -181,7 +181,6 @@ class Emitter(Generic[T]):
             WouldBlock: no subscriber yet, or the buffer is full (nothing was dropped).
             SubscriberCancelledError: the subscriber cancelled.
             EmitterClosedError: the stream has ended (``complete``/``error``/overflow).
-            ValueError: with ``max_bytes``, the item alone costs more than ``max_bytes``.
         """
         self._check(self._offer(item, None))
 
@@ -189,12 +188,12 @@ class Emitter(Generic[T]):
         """Wait until there is a subscriber and room, then buffer ``item``: lossless.
 
         Atomic with respect to cancellation: if the awaiting task is cancelled, the item
-        was not emitted.
+        was not emitted. With ``max_bytes``, an item costing more than ``max_bytes`` on its
+        own waits until the buffer is empty and downstream asks, then goes straight through.
 
         Raises:
             SubscriberCancelledError: the subscriber cancelled (also while waiting).
             EmitterClosedError: the stream has ended (also while waiting).
-            ValueError: with ``max_bytes``, the item alone costs more than ``max_bytes``.
         """
         result = self._offer(item, None)
         if result is not None:
@@ -218,7 +217,7 @@ class Emitter(Generic[T]):
 
         Raises:
             TimeoutError: no room within ``timeout`` seconds; the item was not emitted.
-            SubscriberCancelledError, EmitterClosedError, ValueError: as :meth:`emit`.
+            SubscriberCancelledError, EmitterClosedError: as :meth:`emit`.
         """
         result = self._offer(item, None)
         while result is None:

@@ -121,8 +121,9 @@ def on_backpressure_buffer(
     buffered items; completion waits until they were delivered.
 
     With ``max_bytes`` the buffer is also bounded by the sum of ``cost(item)`` (``len`` by
-    default). An item costing more than ``max_bytes`` on its own can never fit: it is
-    handled as overflow (refused under ``DROP_OLDEST`` too, without evicting anything).
+    default). An item costing more than ``max_bytes`` on its own is never buffered: it
+    passes when downstream is asking and nothing is buffered, else it is overflow (under
+    ``DROP_OLDEST`` it is dropped itself, without evicting anything).
 
     .. code::
 

@@ -105,10 +105,6 @@ def check_max_bytes(max_bytes: object, cost: object, what: str) -> None:
     check_callable(cost, f"{what}(cost)", optional=False)
 
 
-class Oversize(RxSpikeError, ValueError):
-    """An item whose cost alone exceeds ``max_bytes``: no amount of waiting makes it fit."""
-
-
 class BufferStage(WorkLoop, Generic[T]):
     """A bounded buffer between a pushing producer and a demanding subscriber.
 
@@ -254,9 +250,7 @@ class BufferStage(WorkLoop, Generic[T]):
             self._received += 1
             queue = self._queue
             max_cost = self._max_cost
-            if len(queue) < self._capacity and (
-                max_cost is None or self._buffered_cost + cost <= max_cost
-            ):
+            if self._fits_locked(cost):
                 queue.append(item)
                 if self._costs is not None:
                     self._costs.append(cost)
@@ -265,7 +259,7 @@ class BufferStage(WorkLoop, Generic[T]):
                 pending = queue.pop()
                 self._reducing = reducing = True
             elif self._overflow is Overflow.DROP_INCOMING or (
-                max_cost is not None and cost > max_cost
+                self._overflow is Overflow.DROP_OLDEST and max_cost is not None and cost > max_cost
             ):
                 self._dropped += 1
                 evicted = [item]
@@ -311,21 +305,14 @@ class BufferStage(WorkLoop, Generic[T]):
         """Buffer ``item`` only if it fits: the lossless path under every strategy.
 
         Returns None when it does not fit; ``park`` is then called once there may be room
-        (or the stream ended). Raises :class:`Oversize` for an item that can never fit.
+        (or the stream ended).
         """
         cost = self._item_cost(item) if self._cost is not None else 0
         with self._lock:
             if self._closed or self._state is not ACTIVE:
                 return self.ended_result()
             queue = self._queue
-            max_cost = self._max_cost
-            if max_cost is not None and cost > max_cost:
-                raise Oversize(
-                    f"{self._where}: an item of cost {cost} can never fit max_bytes={max_cost}"
-                )
-            if len(queue) >= self._capacity or (
-                max_cost is not None and self._buffered_cost + cost > max_cost
-            ):
+            if not self._fits_locked(cost):
                 if park is not None:
                     self._waiters.append(park)
                 return None
@@ -479,6 +466,17 @@ class BufferStage(WorkLoop, Generic[T]):
             wake()
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _fits_locked(self, cost: int) -> bool:
+        """Room for an item of ``cost``? One too big for ``max_cost`` on its own fits only
+        when it can go straight through: nothing buffered, and downstream is asking."""
+        queue = self._queue
+        if len(queue) >= self._capacity:
+            return False
+        max_cost = self._max_cost
+        if max_cost is None or self._buffered_cost + cost <= max_cost:
+            return True
+        return not queue and self._delivered != self._requested
 
     def _clear_locked(self) -> None:
         self._queue.clear()

@@ -15,10 +15,11 @@ T = TypeVar("T")
 class _Take:
     """Passes demand through, capped at what is still to be taken (RxJava's FlowableTake)."""
 
-    __slots__ = ("_downstream", "_lock", "_remaining", "_requested_upstream", "_upstream")
+    __slots__ = ("_count", "_downstream", "_lock", "_remaining", "_requested_upstream", "_upstream")
 
     def __init__(self, downstream: Subscriber[Any], count: int) -> None:
         self._downstream: Subscriber[Any] | None = downstream
+        self._count = count
         self._remaining = count
         self._requested_upstream = 0
         self._upstream: Subscription | None = None
@@ -76,7 +77,7 @@ class _Take:
             return
         with self._lock:  # request may race in from several threads
             # Never ask upstream for more than is left to take.
-            n = min(n, self._remaining - self._requested_upstream)
+            n = min(n, self._count - self._requested_upstream)
             self._requested_upstream += max(n, 0)
         if n > 0:
             upstream.request(n)
