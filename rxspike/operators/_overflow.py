@@ -232,6 +232,40 @@ class BufferStage(WorkLoop, Generic[T]):
 
     def offer(self, item: T) -> EmitResult:
         """Buffer ``item`` or apply the overflow strategy; deliver what demand allows."""
+        lock = self._lock
+        lock.acquire()
+        if (
+            self._wip == 0
+            and not self._queue
+            and self._delivered != self._requested
+            and self._state is ACTIVE
+            and not self._closed
+            and self._bad_request is None
+            and self._cost is None
+        ):
+            # Fast path: nothing buffered, no drain running, downstream asking. Take the
+            # drain's place (wip 0 -> 1) and hand the item over directly.
+            self._wip = 1
+            self._received += 1
+            self._delivered += 1
+            lock.release()
+            downstream = self._downstream
+            if downstream is not None:
+                try:
+                    downstream.on_next(item)
+                except Exception as failure:  # the subscriber broke rule 2.13
+                    self._abandon(failure)
+            with lock:
+                if self._wip == 1:
+                    self._wip = 0
+                    return EmitResult.OK
+            self._run()  # requests, cancels or items came in during on_next
+            return EmitResult.OK
+        lock.release()
+        return self._offer(item)
+
+    def _offer(self, item: T) -> EmitResult:
+        """:meth:`offer` when the item cannot simply be handed over."""
         cost = 0
         if self._cost is not None:
             try:
@@ -250,47 +284,73 @@ class BufferStage(WorkLoop, Generic[T]):
             self._received += 1
             queue = self._queue
             max_cost = self._max_cost
-            if self._fits_locked(cost):
-                queue.append(item)
-                if self._costs is not None:
-                    self._costs.append(cost)
-                    self._buffered_cost += cost
-            elif self._reducer is not None and queue:
-                pending = queue.pop()
-                self._reducing = reducing = True
-            elif self._overflow is Overflow.DROP_INCOMING or (
-                self._overflow is Overflow.DROP_OLDEST and max_cost is not None and cost > max_cost
+            if (
+                not queue
+                and self._wip == 0
+                and self._delivered != self._requested
+                and self._bad_request is None
             ):
-                self._dropped += 1
-                evicted = [item]
-                result = EmitResult.DROPPED
-            elif self._overflow is Overflow.DROP_OLDEST:
-                evicted = []
-                costs = self._costs
-                while len(queue) >= self._capacity or (
-                    max_cost is not None and self._buffered_cost + cost > max_cost
-                ):
-                    evicted.append(queue.popleft())
-                    if costs is not None:
-                        self._buffered_cost -= costs.popleft()
-                self._dropped += len(evicted)
-                queue.append(item)
-                if costs is not None:
-                    costs.append(cost)
-                    self._buffered_cost += cost
+                # Fast path, with a cost: as in offer().
+                self._wip = 1
+                self._delivered += 1
+                fast = True
             else:
-                evicted = [*queue, item]
-                self._clear_locked()
-                self._dropped += len(evicted)
-                self._closed = True
-                overflow_error = BufferOverflowError(self._where, self._capacity, max_cost)
-                if self._error is None:
-                    self._error = overflow_error
-                result = EmitResult.OVERFLOW
-            self._high_water = max(self._high_water, len(queue))
-            if not reducing:
-                self._wip += 1
-                run = self._wip == 1
+                fast = False
+                if self._fits_locked(cost):
+                    queue.append(item)
+                    if self._costs is not None:
+                        self._costs.append(cost)
+                        self._buffered_cost += cost
+                elif self._reducer is not None and queue:
+                    pending = queue.pop()
+                    self._reducing = reducing = True
+                elif self._overflow is Overflow.DROP_INCOMING or (
+                    self._overflow is Overflow.DROP_OLDEST
+                    and max_cost is not None
+                    and cost > max_cost
+                ):
+                    self._dropped += 1
+                    if self._on_dropped is not None:
+                        evicted = [item]
+                    result = EmitResult.DROPPED
+                elif self._overflow is Overflow.DROP_OLDEST:
+                    evicted = []
+                    costs = self._costs
+                    while len(queue) >= self._capacity or (
+                        max_cost is not None and self._buffered_cost + cost > max_cost
+                    ):
+                        evicted.append(queue.popleft())
+                        if costs is not None:
+                            self._buffered_cost -= costs.popleft()
+                    self._dropped += len(evicted)
+                    queue.append(item)
+                    if costs is not None:
+                        costs.append(cost)
+                        self._buffered_cost += cost
+                else:
+                    evicted = [*queue, item]
+                    self._clear_locked()
+                    self._dropped += len(evicted)
+                    self._closed = True
+                    overflow_error = BufferOverflowError(self._where, self._capacity, max_cost)
+                    if self._error is None:
+                        self._error = overflow_error
+                    result = EmitResult.OVERFLOW
+                self._high_water = max(self._high_water, len(queue))
+                # A drain is needed only if something can be signalled. With no drain running
+                # and items buffered, downstream is not asking (the last drain left nothing
+                # deliverable), so a buffered, evicted or refused item changes nothing for it.
+                if self._wip:
+                    self._wip += 1
+                elif not reducing and (
+                    overflow_error is not None or self._delivered != self._requested
+                ):
+                    self._wip = 1
+                    run = True
+        if fast:
+            self._deliver_now(item)
+            return result
+
         if reducing:
             return self._reduce(pending, item)
         if evicted:
@@ -300,6 +360,20 @@ class BufferStage(WorkLoop, Generic[T]):
         if run:
             self._run()
         return result
+
+    def _deliver_now(self, item: T) -> None:
+        """The fast path's delivery; the caller turned ``_wip`` from 0 to 1."""
+        downstream = self._downstream
+        if downstream is not None:
+            try:
+                downstream.on_next(item)
+            except Exception as failure:  # the subscriber broke rule 2.13
+                self._abandon(failure)
+        with self._lock:
+            if self._wip == 1:
+                self._wip = 0
+                return
+        self._run()  # requests, cancels or items came in during on_next
 
     def offer_nowait(self, item: T, park: Callable[[], None] | None = None) -> EmitResult | None:
         """Buffer ``item`` only if it fits: the lossless path under every strategy.
