@@ -87,7 +87,9 @@ class FlowIterator(Generic[T]):
         self._receiver.cancel()
 
     def __del__(self) -> None:
-        self._receiver.cancel()
+        receiver = getattr(self, "_receiver", None)  # absent if __init__ rejected its input
+        if receiver is not None:
+            receiver.cancel()
 
 
 class _Receiver(Generic[T]):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from functools import reduce
+from threading import get_ident
 from typing import Any, Generic, TypeVar
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
+from reactivex.scheduler import CurrentThreadScheduler
 
 from ._demand import ACTIVE, Lifecycle
 from ._workloop import WorkLoop
@@ -21,6 +23,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 PushOperator = Callable[[Observable[Any]], Observable[Any]]
+
+_TRAMPOLINE = CurrentThreadScheduler.singleton()
 
 
 class FlowOperator(Generic[T, R]):
@@ -174,10 +178,13 @@ class _Segment(WorkLoop):
         "_operators",
         "_outputs",
         "_pass_unbounded",
+        "_pending_pull",
         "_prefetch",
+        "_pulling",
         "_replenish",
         "_requested",
         "_source",
+        "_starting",
         "_state",
         "_upstream_done",
         "_upstream_error",
@@ -210,7 +217,12 @@ class _Segment(WorkLoop):
         self._inputs: deque[Any] = deque()
         self._outputs: deque[Any] = deque()
         self._consumed = 0
-        self._feeding = False
+        #: Thread id of the drain while it pushes items into the operators, else 0.
+        self._feeding = 0
+        #: True while the drain asks upstream for more (items then arrive inside that call).
+        self._pulling = False
+        #: The first request upstream, made by the drain so the items land in its queue.
+        self._pending_pull = 0
         self._link: _Link | None = None
         self._inlet: abc.ObserverBase[Any] | None = None
         self._inlet_closed = False
@@ -219,6 +231,8 @@ class _Segment(WorkLoop):
         self._chain: abc.DisposableBase | None = None
         self._chain_done = False
         self._chain_error: Exception | None = None
+        #: True while the operators subscribe; the upstream link waits for them to finish.
+        self._starting = False
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -240,9 +254,20 @@ class _Segment(WorkLoop):
                     f"got {type(chained).__name__}"
                 )
             on_next = downstream.on_next if self._direct else self._chain_next
-            self._chain = chained.subscribe(on_next, self._chain_failed, self._chain_completed)
+            # reactivex subscribes inside its current-thread trampoline, which defers any
+            # subscription made meanwhile (a flat_map's inner source, say). Connect upstream
+            # only once that is over, so items run through the operators synchronously.
+            self._starting = True
+            try:
+                self._chain = chained.subscribe(on_next, self._chain_failed, self._chain_completed)
+            finally:
+                self._starting = False
         except Exception as error:
             self._chain_failed(error)
+            return
+        link = self._link
+        if link is not None and link.subscription is None:
+            self._source.subscribe_flow(link)
 
     def _attach(
         self, observer: abc.ObserverBase[Any], _: abc.SchedulerBase | None = None
@@ -259,14 +284,21 @@ class _Segment(WorkLoop):
         self._upstream_error = None
         self._inputs.clear()
         self._consumed = 0
-        self._source.subscribe_flow(link)
+        if not self._starting:
+            self._source.subscribe_flow(link)
         return Disposable(link.cancel)
 
     def _link_subscribed(self, link: _Link, subscription: Subscription) -> None:
         if link is not self._link or self._state is not ACTIVE:
             link.cancel()
             return
-        subscription.request(UNBOUNDED if self._direct else self._prefetch)
+        if self._direct:
+            subscription.request(UNBOUNDED)
+        else:
+            # Ask from inside the drain: a synchronous source then fills the queue in one go
+            # and the drain, not the source, drives the loop (one lock per batch, not per item).
+            self._pending_pull = self._prefetch
+            self._schedule()
 
     # -- Subscription (downstream's side) ------------------------------------------------------
 
@@ -312,7 +344,9 @@ class _Segment(WorkLoop):
             if self._link is not None:
                 self._link.cancel()
             return
-        self._schedule()
+        # Appended first, flag read second: a drain that is pulling will see the item.
+        if not self._pulling:
+            self._schedule()
 
     def _upstream_terminated(self, link: _Link | None, error: Exception | None) -> None:
         if link is not self._link or self._upstream_done:
@@ -336,6 +370,13 @@ class _Segment(WorkLoop):
 
     def _chain_next(self, item: Any) -> None:
         outputs = self._outputs
+        if self._feeding == get_ident() and not outputs and self._state is ACTIVE:
+            # Emitted synchronously while the drain feeds the operators: hand it straight on.
+            emitted = self._emitted
+            if emitted != self._requested:
+                self._emitted = emitted + 1
+                self._downstream.on_next(item)  # type: ignore[union-attr]  # set while feeding
+                return
         outputs.append(item)
         if len(outputs) > self._prefetch and self._chain_error is None:
             self._chain_error = MissingBackpressureError(
@@ -400,6 +441,9 @@ class _Segment(WorkLoop):
             return
         if self._direct:
             return
+        if self._pending_pull:
+            pull, self._pending_pull = self._pending_pull, 0
+            self._pull(pull)
         inputs, outputs = self._inputs, self._outputs
         while True:
             if self._chain_error is not None:
@@ -435,29 +479,72 @@ class _Segment(WorkLoop):
                 # completion waits until they went through.
                 self._inlet_closed = True
                 inputs.clear()
-                self._feeding = True
+                self._feeding = get_ident()
                 try:
                     if self._upstream_error is None:
                         inlet.on_completed()
                     else:
                         inlet.on_error(self._upstream_error)
                 finally:
-                    self._feeding = False
+                    self._feeding = 0
                 continue
             if emitted == requested or not inputs:
                 return
-            self._feeding = True
-            try:
-                inlet.on_next(inputs.popleft())
-            finally:
-                self._feeding = False
-            consumed = self._consumed + 1
-            if consumed == self._replenish:
-                consumed = 0
-                link = self._link
-                if link is not None and link.subscription is not None:
-                    link.subscription.request(self._replenish)
+            if not self._feed(inlet):
+                return
+
+    def _feed(self, inlet: abc.ObserverBase[Any]) -> bool:
+        """Push queued inputs through the operators while downstream has demand.
+
+        The hot path of a bounded segment. Returns False when the drain must stop here: the
+        subscriber raised, or the drain yielded to reactivex's trampoline.
+        """
+        inputs, outputs = self._inputs, self._outputs
+        inlet_next = inlet.on_next
+        consumed, replenish = self._consumed, self._replenish
+        # Inside an active current-thread trampoline, operators defer work (inner
+        # subscriptions) until we return; feeding on regardless would never see their output.
+        # So feed one prefetch, then continue from the trampoline, after the deferred work.
+        budget = -1 if _TRAMPOLINE.schedule_required() else self._prefetch
+        self._feeding = get_ident()
+        try:
+            while (
+                inputs
+                and self._emitted != self._requested
+                and not outputs
+                and self._state is ACTIVE
+                and self._chain_error is None
+                and not self._chain_done
+            ):
+                if budget == 0:
+                    _TRAMPOLINE.schedule(self._continue)
+                    return False
+                budget -= 1
+                inlet_next(inputs.popleft())
+                consumed += 1
+                if consumed == replenish:
+                    consumed = 0
+                    self._pull(replenish)
+        except Exception as error:  # the operators fence their own callbacks: downstream raised
+            self._abandon(error)
+            return False
+        finally:
+            self._feeding = 0
             self._consumed = consumed
+        return True
+
+    def _continue(self, _scheduler: abc.SchedulerBase, _state: Any = None) -> None:
+        self._schedule()
+
+    def _pull(self, n: int) -> None:
+        link = self._link
+        subscription = link.subscription if link is not None else None
+        if subscription is not None:
+            self._pulling = True
+            try:
+                subscription.request(n)
+            finally:
+                self._pulling = False
 
     def _signal_end(self, error: Exception | None) -> None:
         downstream = self._downstream

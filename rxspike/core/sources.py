@@ -56,22 +56,22 @@ class _IterableSubscription(DemandSubscription[T]):
             try:
                 item = next(iterator)
             except StopIteration:
-                self._emitted = emitted
                 self._complete()
                 return
             except Exception as error:
                 self._fail(error)
                 return
             emitted += 1
-            self._emitted = emitted
             on_next(item)
             if self._state is not ACTIVE:
                 return
             if emitted == requested:
-                requested = self._requested
+                requested = self._requested  # on_next may have asked for more
                 if requested == UNBOUNDED:
+                    self._emitted = emitted
                     self._emit()
                     return
+        self._emitted = emitted
 
     def _release(self) -> None:
         iterator, self._iterator = self._iterator, None

@@ -29,7 +29,15 @@ def _reject_second_subscription(subscription: Subscription) -> None:
 class _CallbackSubscriber(Generic[T]):
     """Callbacks plus the bookkeeping every subscriber needs: one subscription, one end."""
 
-    __slots__ = ("_cancelled", "_done", "_on_completed", "_on_error", "_on_next", "_subscription")
+    __slots__ = (
+        "__weakref__",
+        "_cancelled",
+        "_done",
+        "_on_completed",
+        "_on_error",
+        "_on_next",
+        "_subscription",
+    )
 
     def __init__(
         self,

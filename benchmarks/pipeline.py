@@ -1,0 +1,106 @@
+"""Pipeline cost: source -> map -> filter -> map -> consumer, rxspike vs plain reactivex.
+
+The same three reactivex operators run in both; rxspike fuses them into one push segment
+behind a demand boundary. Rows:
+
+- ``reactivex``: plain push, ``reactivex.from_iterable`` and ``subscribe(on_next)``;
+- ``rxspike, unbounded``: ``subscribe(on_next)`` on a Flowable (unbounded demand: the
+  segment passes it upstream, items run straight through);
+- ``rxspike, request(256) batches, prefetch P``: a demand-driven consumer that asks for 256
+  items at a time, as an async sink does, through ``fuse(..., prefetch=P)``;
+- ``rxspike, async for``: the same through ``async for`` with the default prefetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import reactivex
+import reactivex.operators as ops
+
+import rxspike
+from rxspike.operators import fuse
+
+from ._table import median_seconds, print_table
+
+ITEMS = 200_000
+REPEATS = 7
+BATCH = 256
+
+
+def _operators() -> tuple[Callable[[Any], Any], ...]:
+    return (
+        ops.map(lambda x: x + 1),
+        ops.filter(lambda x: x % 2 == 0),
+        ops.map(lambda x: x * 2),
+    )
+
+
+def plain_reactivex() -> int:
+    sink: list[int] = []
+    reactivex.from_iterable(range(ITEMS)).pipe(*_operators()).subscribe(sink.append)
+    return len(sink)
+
+
+def rxspike_unbounded() -> int:
+    sink: list[int] = []
+    rxspike.range_(ITEMS).pipe(*_operators()).subscribe(sink.append)
+    return len(sink)
+
+
+def rxspike_batches(prefetch: int) -> Callable[[], int]:
+    def run() -> int:
+        sink: list[int] = []
+
+        def on_next(item: int) -> None:
+            sink.append(item)
+            if len(sink) % BATCH == 0:
+                subscriber.request(BATCH)
+
+        subscriber = rxspike.RequestSubscriber(on_next, initial_request=BATCH)
+        rxspike.range_(ITEMS).pipe(fuse(*_operators(), prefetch=prefetch)).subscribe(subscriber)
+        return len(sink)
+
+    return run
+
+
+def rxspike_async_for() -> int:
+    async def consume() -> int:
+        count = 0
+        async for _ in rxspike.range_(ITEMS).pipe(*_operators()):
+            count += 1
+        return count
+
+    return asyncio.run(consume())
+
+
+def main() -> None:
+    expected = plain_reactivex()
+    cases: list[tuple[str, Callable[[], int]]] = [
+        ("reactivex (plain push)", plain_reactivex),
+        ("rxspike, unbounded subscribe", rxspike_unbounded),
+        *(
+            (f"rxspike, request({BATCH}) batches, prefetch {p}", rxspike_batches(p))
+            for p in (1, 16, 256)
+        ),
+        ("rxspike, async for (prefetch 256)", rxspike_async_for),
+    ]
+    rows = []
+    baseline = 0.0
+    for name, run in cases:
+        if run() != expected:
+            raise AssertionError(f"{name} delivered a different number of items")
+        seconds = median_seconds(run, REPEATS)
+        baseline = baseline or seconds
+        rows.append((name, f"{ITEMS / seconds / 1e6:.2f}", f"{seconds / baseline:.2f}x"))
+    print_table(
+        f"source -> map -> filter -> map -> consumer, {ITEMS:,} items, median of {REPEATS}",
+        ("pipeline", "M items/s", "cost vs reactivex"),
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()
