@@ -34,7 +34,6 @@ from aiohttp import web
 from multidict import MultiMapping
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
-from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 import rxspike
 from rxspike.operators import Overflow, ThrottleMode, throttle
@@ -244,51 +243,25 @@ def pull_source(params: Params) -> rxspike.Flowable[Any]:
 
 
 def push_source(params: Params) -> Observable[Any]:
-    """Pushes at its own pace and cannot be slowed down: a timer, or a loop that only
-    gives the event loop a turn every :data:`PUSH_BATCH` items."""
-    make, count, fail_after = item_maker(params), params.count, params.fail_after
-    end = count if fail_after is None else fail_after
+    """Pushes at its own pace and cannot be slowed down: one item per interval, or as fast
+    as it can, giving the event loop a turn every :data:`PUSH_BATCH` items."""
+    make, fail_after = item_maker(params), params.fail_after
+    end = params.count if fail_after is None else fail_after
 
-    def emit_until_end(observer: abc.ObserverBase[Any], seq: int) -> bool:
-        if seq == end:
+    def subscribe(
+        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        async def produce() -> None:
+            for seq in range(end):
+                observer.on_next(make(seq))
+                if params.interval:
+                    await asyncio.sleep(params.interval)
+                elif seq % PUSH_BATCH == PUSH_BATCH - 1:
+                    await asyncio.sleep(0)
             if fail_after is None:
                 observer.on_completed()
             else:
                 observer.on_error(_failure(params))
-            return True
-        observer.on_next(make(seq))
-        return False
-
-    if params.interval:
-
-        def subscribe_ticks(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            loop = asyncio.get_running_loop()
-            ticks = reactivex.interval(params.interval, scheduler=AsyncIOScheduler(loop))
-            seqs = iter(range(end + 1))
-            holder: list[abc.DisposableBase] = []
-
-            def tick(_: int) -> None:
-                if emit_until_end(observer, next(seqs)) and holder:
-                    holder[0].dispose()
-
-            if emit_until_end(observer, next(seqs)):  # the first item at once
-                return Disposable()
-            holder.append(ticks.subscribe(tick))
-            return Disposable(holder[0].dispose)
-
-        return reactivex.create(subscribe_ticks)
-
-    def subscribe_loop(
-        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        async def produce() -> None:
-            for seq in range(end + 1):
-                if emit_until_end(observer, seq):
-                    return
-                if seq % PUSH_BATCH == PUSH_BATCH - 1:
-                    await asyncio.sleep(0)
 
         task = asyncio.get_running_loop().create_task(produce())
 
@@ -297,7 +270,7 @@ def push_source(params: Params) -> Observable[Any]:
 
         return Disposable(stop)
 
-    return reactivex.create(subscribe_loop)
+    return reactivex.create(subscribe)
 
 
 def push_buffer_source(params: Params, on_dropped: Callable[[Any], None]) -> rxspike.Flowable[Any]:

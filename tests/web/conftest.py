@@ -78,7 +78,8 @@ async def serve(handler_cancellation: bool) -> AsyncIterator[ServeFactory]:
 
     yield start
     for runner in runners:
-        await runner.cleanup()
+        if runner.server is not None:  # a test may have shut it down itself
+            await runner.cleanup()
 
 
 @pytest.fixture
