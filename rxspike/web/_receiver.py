@@ -13,6 +13,8 @@ from ..core.hooks import report_undeliverable
 
 T = TypeVar("T")
 
+_get_ident = threading.get_ident  # looked up once: on_next runs once per item
+
 
 class FrameReceiver(Generic[T]):
     """A bounded queue of encoded frames between a Flowable and the socket writer.
@@ -136,7 +138,7 @@ class FrameReceiver(Generic[T]):
         self.subscription = subscription
 
     def on_next(self, item: T) -> None:
-        if threading.get_ident() != self._thread:
+        if _get_ident() != self._thread:
             self._to_loop(self.on_next, item)
             return
         if self.finished:

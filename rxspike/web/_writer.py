@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
 from ..core import Flowable
+from ..core.hooks import report_undeliverable
 from ._disconnect import is_disconnected, watcher
 from ._errors import ErrorInfo, describe_error
 from ._receiver import FrameReceiver
@@ -32,6 +33,9 @@ logger = logging.getLogger("rxspike.web")
 
 #: Status logged for a request whose client left before the headers (nginx's convention).
 CLIENT_CLOSED_REQUEST = 499
+
+#: The message of the error frame (or body) of a stream ended by the application's shutdown.
+SHUTTING_DOWN = "Service Unavailable: the server is shutting down"
 
 #: How each end reason is logged: failures and stalls are worth a WARNING, the rest is routine.
 _LOG_LEVEL = {
@@ -98,7 +102,9 @@ class FlowWriter(Generic[T]):
         self._error: BaseException | None = None
         #: Set by stop(): the writer ends with this reason at its next step.
         self._stop_reason: EndReason | None = None
-        self._draining = False
+        #: Loop time at which the writer began waiting for the client (a write or a drain
+        #: in progress), else None; the watcher's tick compares it with ``send_timeout``.
+        self._blocked_since: float | None = None
         self._heartbeat_due = False
         self._items = 0
         self._bytes = 0
@@ -107,6 +113,7 @@ class FlowWriter(Generic[T]):
         self._ended: float | None = None
         self._closed = asyncio.Event()
         self._response: web.StreamResponse | None = None
+        self._protocol = request.protocol
         self._restore_limits: tuple[int, int] | None = None
 
     # -- what the registry sees ------------------------------------------------------------------
@@ -150,8 +157,22 @@ class FlowWriter(Generic[T]):
             return
         self._stop_reason = reason
         self._receiver.cancel()
-        if self._draining and reason is not EndReason.CLIENT_GONE:
+        if self._blocked_since is not None and reason is not EndReason.CLIENT_GONE:
             self._abort(hard=True)
+
+    def _check(self, now: float) -> bool:
+        """The watcher's tick: has the client left, or stopped reading for too long?"""
+        if is_disconnected(self._request):
+            self.stop(EndReason.CLIENT_GONE)
+            return True
+        since, timeout = self._blocked_since, self._options.send_timeout
+        if since is not None and timeout is not None and now - since >= timeout:
+            if self._state is WriterState.ENDED:
+                self._abort(hard=True)  # stuck in the last writes: nothing left to stop
+            else:
+                self.stop(EndReason.TIMEOUT)
+            return True
+        return False
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -161,7 +182,7 @@ class FlowWriter(Generic[T]):
     async def run(self) -> web.StreamResponse:
         """Stream, and return the response for the handler to return."""
         self._registry.add(self)
-        unwatch = watcher().watch(self._request, lambda: self.stop(EndReason.CLIENT_GONE))
+        unwatch = watcher().watch(self._check)
         try:
             response = await self._run()
         except asyncio.CancelledError as cancelled:
@@ -197,21 +218,25 @@ class FlowWriter(Generic[T]):
                 return self._fail_early(receiver.error)
             self._finish(EndReason.COMPLETED)
             return web.Response(status=self._encoder.empty_status, headers=self._headers)
-        response = await self._prepare()
+        response = self._response = self._new_response()
         try:
+            await self._start(response)
             await self._pump(response)
         except ConnectionError:
             self._stop_reason = self._stop_reason or EndReason.CLIENT_GONE
             receiver.cancel()
         return await self._end(response)
 
-    async def _prepare(self) -> web.StreamResponse:
+    def _new_response(self) -> web.StreamResponse:
         response = web.StreamResponse(status=self._status, headers=self._headers)
         response.headers["Content-Type"] = self._encoder.media_type
         for name, value in self._encoder.headers.items():
             response.headers.setdefault(name, value)
+        return response
+
+    async def _start(self, response: web.StreamResponse) -> None:
+        """Send the headers (and the encoder's prologue)."""
         self._limit_transport()
-        self._response = response
         self._state = WriterState.STREAMING
         writer = await response.prepare(self._request)
         if writer is None:  # only a response prepared before returns None; ours is fresh
@@ -219,15 +244,13 @@ class FlowWriter(Generic[T]):
         self._payload_writer: AbstractStreamWriter = writer
         begin = self._encoder.begin()
         if begin:
-            await response.write(begin)
-        return response
+            await self._send(response, begin)
 
     async def _pump(self, response: web.StreamResponse) -> None:
         """Write until the source ends or the stream is stopped."""
         receiver = self._receiver
         write_limit = self._options.write_limit
         keepalive = self._encoder.keepalive
-        protocol = self._request.protocol
         while self._stop_reason is None:
             data, count = receiver.take(write_limit)
             if not count:
@@ -237,16 +260,27 @@ class FlowWriter(Generic[T]):
                 if not receiver.chunks and not receiver.finished:
                     await self._idle()
                     if self._heartbeat_due and keepalive and not receiver.chunks:
-                        await response.write(keepalive)
+                        await self._send(response, keepalive)
                 continue
-            await response.write(data)
+            await self._send(response, data)
             self._items += count
             self._bytes += len(data)
             self._writes += 1
-            if protocol.writing_paused:
-                await self._drain()
             self._replenish()
             await asyncio.sleep(0)  # one turn for every other task, whatever write() did
+
+    async def _send(self, response: web.StreamResponse, data: bytes, *, eof: bool = False) -> None:
+        """Write (and with ``eof`` end the body), waiting while the transport is above its
+        high-water mark. While this waits, the watcher may find it stalled (``send_timeout``).
+        """
+        self._blocked_since = self._loop.time()
+        if eof:
+            await response.write_eof(data)
+        elif data:
+            await response.write(data)  # aiohttp itself drains in here now and then
+            if self._protocol.writing_paused:
+                await self._payload_writer.drain()
+        self._blocked_since = None
 
     def _replenish(self) -> None:
         """Request what the item and byte bounds allow, given what is queued and in flight."""
@@ -294,75 +328,51 @@ class FlowWriter(Generic[T]):
         self._heartbeat_due = True
         self._receiver.wake()
 
-    async def _drain(self) -> None:
-        """Wait until the transport is below its low-water mark (the client read)."""
-        self._draining = True
-        try:
-            timeout = self._options.send_timeout
-            if timeout is None:
-                await self._payload_writer.drain()
-                return
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._payload_writer.drain()
-            except TimeoutError:
-                self.stop(EndReason.TIMEOUT)
-        finally:
-            self._draining = False
-
     # -- endings ---------------------------------------------------------------------------------
 
     async def _end(self, response: web.StreamResponse) -> web.StreamResponse:
-        """After the last write: the clean end, the error frame, or nothing for a gone client."""
-        receiver = self._receiver
+        """After the last frame: the clean end, or the error frame and the error policy."""
         reason = self._stop_reason
-        if reason is EndReason.CLIENT_GONE:
+        if reason is not None and (
+            reason is not EndReason.SHUTDOWN or is_disconnected(self._request)
+        ):
+            # The client left or reads nothing (timeout), or the connection is gone already:
+            # no frame could reach anyone. Drop the connection if it is still there.
             self._finish(reason)
+            self._abort(hard=True)
             return response
-        if reason is not None and is_disconnected(self._request):
-            self._finish(reason)  # a stop that had to abort the connection: nothing to write
-            return response
-        if reason is EndReason.TIMEOUT:
-            self._finish(reason)
-            self._abort(hard=True)  # the client reads nothing: no frame could reach it
-            return response
-        if reason is not None or receiver.error is not None:
-            if reason is None:
-                error: BaseException = receiver.error  # type: ignore[assignment]
-                info = self._describe(error)
-                reason = EndReason.FAILED
-            else:
-                error = ConnectionAbortedError(f"stream ended by {reason.value}")
-                info = ErrorInfo(
-                    503, "Service Unavailable: the server is shutting down", None, self._id
-                )
+        error = self._receiver.error
+        if reason is EndReason.SHUTDOWN:
+            info = ErrorInfo(503, SHUTTING_DOWN, None, self._id)
+        elif error is not None:
+            info, reason = self._describe(error), EndReason.FAILED
+        else:
             try:
-                frame = self._encoder.encode_error(info)
-                if frame:
-                    await response.write(frame)
+                await self._send(response, self._encoder.end(), eof=True)
             except ConnectionError:
                 self._finish(EndReason.CLIENT_GONE)
                 return response
-            self._finish(reason, error, info)
-            if self._options.on_error is ErrorEnd.ABORT:
-                self._abort(hard=False)
-            else:
-                await self._write_eof(response)
+            self._finish(EndReason.COMPLETED)
             return response
         try:
-            end = self._encoder.end()
-            if end:
-                await response.write(end)
-            await response.write_eof()
+            await self._send(response, self._error_frame(info))
         except ConnectionError:
             self._finish(EndReason.CLIENT_GONE)
             return response
-        self._finish(EndReason.COMPLETED)
+        self._finish(reason, error, info)
+        if self._options.on_error is ErrorEnd.ABORT:
+            self._abort(hard=False)  # after what is buffered: the frame reaches the client
+        else:
+            with contextlib.suppress(ConnectionError):  # the client left: it is over anyway
+                await self._send(response, b"", eof=True)
         return response
 
-    async def _write_eof(self, response: web.StreamResponse) -> None:
-        with contextlib.suppress(ConnectionError):  # the client left: it is over anyway
-            await response.write_eof()
+    def _error_frame(self, info: ErrorInfo) -> bytes:
+        try:
+            return self._encoder.encode_error(info)
+        except Exception as failure:  # a broken encoder: the truncation alone must do
+            report_undeliverable(failure)
+            return b""
 
     def _abort(self, *, hard: bool) -> None:
         """Drop the connection so the client sees a truncated body (no final chunk).
@@ -397,9 +407,7 @@ class FlowWriter(Generic[T]):
         """Stopped before the headers: the client left, or the server shuts down, or timeout."""
         self._finish(reason)
         if reason is EndReason.SHUTDOWN:
-            info = ErrorInfo(
-                503, "Service Unavailable: the server is shutting down", None, self._id
-            )
+            info = ErrorInfo(503, SHUTTING_DOWN, None, self._id)
             return web.json_response(info.as_json(), status=503)
         return web.Response(status=CLIENT_CLOSED_REQUEST)
 

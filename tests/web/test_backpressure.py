@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -112,3 +113,32 @@ async def test_fast_source_is_coalesced_slow_source_is_not_delayed(
         assert await response.read() == b"".join(b"data: %d\n\n" % n for n in range(5))
     slow = (await served.wait_ended(2))[-1]
     assert slow.writes == slow.items == 5  # each item went out on its own, when it came
+
+
+async def test_send_timeout_lets_a_frozen_client_go(serve: ServeFactory) -> None:
+    cleanups: list[int] = []
+
+    def forever(n: int, sink: rxspike.GenerateSink[str]) -> int:
+        sink.next("x" * 1000)
+        return n + 1
+
+    flow = rxspike.generate(lambda: 0, forever, cleanup=cleanups.append)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await rw.sse(request, flow, options=rw.StreamOptions(send_timeout=0.3))
+
+    served = await serve(handle)
+    host, port = served.url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await reader.readuntil(b"\r\n\r\n")  # headers came; from now on, read nothing
+    try:
+        [stats] = await served.wait_ended(within=10)
+    finally:
+        writer.close()
+    assert stats.reason is rw.EndReason.TIMEOUT
+    assert len(cleanups) == 1
