@@ -13,6 +13,7 @@ import click
 from ..harness.report import update_latest, write_report
 from ..harness.runner import DEFAULT_REPEATS, RunConfig, Runner, plan
 from ..harness.scenario import ScenarioError, load_scenarios, select
+from ..harness.server import DEFAULT_APP
 
 #: Where runs go unless ``--out`` says otherwise (``reports/latest`` points at the newest).
 REPORTS = Path("reports")
@@ -103,6 +104,12 @@ def list_command(directory: Path | None) -> None:
 )
 @click.option("--no-memory", is_flag=True, help="Skip the memray passes (timing only).")
 @click.option("--no-flamegraphs", is_flag=True, help="Skip rendering flamegraphs.")
+@click.option(
+    "--app",
+    default=DEFAULT_APP,
+    show_default=True,
+    help="module:factory of the aiohttp application to drive.",
+)
 @scenarios_dir_option
 def run_command(
     *,
@@ -113,6 +120,7 @@ def run_command(
     repeats: int,
     no_memory: bool,
     no_flamegraphs: bool,
+    app: str,
     directory: Path | None,
 ) -> None:
     """Run scenarios NAMES (default: all) through every approach and write the report."""
@@ -130,6 +138,7 @@ def run_command(
         repeats=repeats,
         memory=not no_memory,
         flamegraphs=not no_flamegraphs,
+        app=app,
         run_id=run_id,
     )
     if not any(config.variants(s) for s in config.prepared()):

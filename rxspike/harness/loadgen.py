@@ -303,8 +303,6 @@ async def run_load(
     ]
     params = scenario.stream.query(variant.approach, variant.overflow)
     url = f"{base_url}/stream"
-    count = scenario.clients.count
-    ramp = scenario.clients.ramp_ms / 1000.0
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=None)
     fast = aiohttp.TCPConnector(limit=0, force_close=True)
     slow = aiohttp.TCPConnector(limit=0, force_close=True, socket_factory=_small_rcvbuf_socket)
@@ -324,7 +322,7 @@ async def run_load(
                     params,
                     record,
                     scenario,
-                    delay=ramp * i / count if count > 1 else 0.0,
+                    delay=scenario.clients.start_delay(i),
                 )
             )
             for i, record in enumerate(records)

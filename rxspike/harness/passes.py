@@ -56,19 +56,28 @@ def summarize_pass(
         lost = max(0, missing - dropped)
     ends = Counter(c.end for c in clients)
     errors = Counter(c.error for c in clients if c.error is not None)
+    error_frames = sum(1 for c in clients if c.inband_errors)
     requests = {r.get("client"): r for r in result.requests}
     cleanup_ms: list[float] = []
+    handler_ms: list[float] = []
     left = cleaned = 0
     for c in clients:
         if c.left_at is None:
             continue
         left += 1
-        record = requests.get(c.client_id)
-        ended_at = record.get("ended_at") if record else None
-        if isinstance(ended_at, int | float):
+        record = requests.get(c.client_id) or {}
+        released_at = record.get("source_released_at")
+        ended_at = record.get("ended_at")
+        if isinstance(released_at, int | float) and isinstance(ended_at, int | float):
             cleaned += 1
-            cleanup_ms.append(max(0.0, (ended_at - c.left_at) * 1000.0))
+            cleanup_ms.append(max(0.0, (max(released_at, ended_at) - c.left_at) * 1000.0))
+        if isinstance(ended_at, int | float):
+            handler_ms.append(max(0.0, (ended_at - c.left_at) * 1000.0))
     outcomes = Counter(str(r.get("outcome")) for r in result.requests)
+    probed = [r for r in result.requests if r.get("source_created")]
+    finalized: int | None = sum(1 for r in probed if r.get("source_released_at") is not None)
+    if not probed:
+        finalized = delta(before.finalized, after.finalized)
     statuses = Counter(str(c.status) for c in clients)
     return {
         "scenario": result.scenario,
@@ -87,6 +96,7 @@ def summarize_pass(
         "statuses": dict(statuses),
         "ends": dict(ends),
         "errors": dict(errors),
+        "error_frames": error_frames,
         "accounting": {
             "expected": totals["expected"],
             "delivered": totals["delivered"],
@@ -99,10 +109,11 @@ def summarize_pass(
             "left": left,
             "cleaned": cleaned,
             "cleanup_ms": [round(v, 3) for v in cleanup_ms],
+            "handler_ms": [round(v, 3) for v in handler_ms],
             "streams": len(clients),
             "handlers_ended": sum(1 for r in result.requests if r.get("ended_at") is not None),
             "handler_outcomes": dict(outcomes),
-            "finalized": delta(before.finalized, after.finalized),
+            "finalized": finalized,
             "open_after": after.open_streams,
             "server_ended": _ended_delta(before.ended, after.ended),
         },
@@ -144,6 +155,7 @@ def combine_accounting(passes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     cleanup_ms: list[float] = []
     ends: Counter[str] = Counter()
     errors: Counter[str] = Counter()
+    error_frames = 0
     clean: Counter[str] = Counter()
     finalized_known = True
     for p in passes:
@@ -168,6 +180,7 @@ def combine_accounting(passes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         cleanup_ms.extend(c["cleanup_ms"])
         ends.update(p["ends"])
         errors.update(p["errors"])
+        error_frames += p["error_frames"]
     cleanup = summarize(cleanup_ms)
     return {
         "passes": len(passes),
@@ -186,4 +199,5 @@ def combine_accounting(passes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "cleanup_max_ms": cleanup["max"],
         "ends": dict(ends),
         "errors": dict(errors),
+        "error_frames": error_frames,
     }

@@ -68,10 +68,14 @@ def _finalized(entry: Mapping[str, Any]) -> str:
 
 
 def _errors(entry: Mapping[str, Any]) -> str:
-    errors = entry["accounting"]["errors"]
-    if not errors:
-        return "-"
-    return ", ".join(f"{name} x{count}" for name, count in sorted(errors.items()))
+    accounting = entry["accounting"]
+    errors = dict(accounting["errors"])
+    errors.pop("in-band error event", None)  # counted as error frames below
+    parts = [f"{name} x{count}" for name, count in sorted(errors.items())]
+    frames = accounting.get("error_frames", 0)
+    if frames:
+        parts.append(f"error frame x{frames}")
+    return ", ".join(parts) or "-"
 
 
 #: Table kind -> [(column header, cell renderer)].

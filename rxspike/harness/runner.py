@@ -35,6 +35,9 @@ SCHEMA = 1
 #: Timing passes per scenario and approach in a full run (``--quick``: 1).
 DEFAULT_REPEATS = 3
 
+#: Seconds a tracked server keeps running after its pass, so its heap after the load shows.
+SETTLE_S = 0.3
+
 Progress = Callable[[str], None]
 
 
@@ -255,7 +258,8 @@ class Runner:
             summary = worker.run(
                 _command(server.base_url, scenario, variant, self._pass_id("m")), timeout
             )
-        profile = read_profile(capture, summary["started_at"], summary["ended_at"] + 0.5)
+            time.sleep(SETTLE_S)  # snapshots of the server after the load: what it kept
+        profile = read_profile(capture, summary["started_at"], summary["ended_at"] + SETTLE_S)
         return summary, profile.as_json(scenario.clients.count)
 
     def _flamegraphs(self, results: dict[str, Any], captures: list[tuple[str, str, Path]]) -> None:

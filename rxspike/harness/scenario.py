@@ -15,9 +15,14 @@ with every key and its default::
     interval_ms = 10.0                       # producer pause between items (0: flat out)
     fail_after = 0                           # > 0: the source fails after this many items
 
+    capacity = 0                             # push-buffer/-throttle buffer (0: server's)
+    rate = 0.0                               # push-throttle items/s (0: server's)
+    burst = 0                                # push-throttle burst (0: server's)
+
     [clients]
     count = 10                               # concurrent clients
     ramp_ms = 0                              # connects spread evenly over this window
+    waves = 0                                # > 0: connect in this many groups instead
     read_rate = 0.0                          # > 0: read at this fraction of the producer's
                                              #   nominal byte rate (a slow reader)
     read_for_s = 0.0                         # > 0: leave after this long (slow readers)
@@ -83,6 +88,12 @@ class StreamSpec:
     interval_ms: float = 0.0
     #: When > 0, the source raises after this many items.
     fail_after: int = 0
+    #: push-buffer / push-throttle buffer capacity in items (0: the server's default).
+    capacity: int = 0
+    #: push-throttle's token-bucket rate, items/s (0: the server's default).
+    rate: float = 0.0
+    #: push-throttle's token-bucket burst, items (0: the server's default).
+    burst: int = 0
 
     @property
     def nominal_items_per_s(self) -> float:
@@ -110,6 +121,13 @@ class StreamSpec:
             query["overflow"] = overflow
         if self.fail_after > 0:
             query["fail_after"] = str(self.fail_after)
+        if approach in ("push-buffer", "push-throttle") and self.capacity > 0:
+            query["capacity"] = str(self.capacity)
+        if approach == "push-throttle":
+            if self.rate > 0:
+                query["rate"] = f"{self.rate:g}"
+            if self.burst > 0:
+                query["burst"] = str(self.burst)
         return query
 
 
@@ -121,6 +139,9 @@ class ClientSpec:
     count: int = 1
     #: Client connects are spread evenly over this window (milliseconds).
     ramp_ms: float = 0.0
+    #: When > 0, clients connect in this many simultaneous groups spread over ``ramp_ms``
+    #: (bursts of streams) instead of one by one.
+    waves: int = 0
     #: When > 0, every client reads at this fraction of the producer's nominal byte rate.
     read_rate: float = 0.0
     #: When > 0, a client leaves this many seconds after its first byte.
@@ -129,6 +150,20 @@ class ClientSpec:
     disconnect_fraction: float = 0.0
     #: Items an early-leaving client receives before it disconnects.
     disconnect_after: int = 0
+
+    def start_delay(self, index: int) -> float:
+        """Seconds after the pass starts that client ``index`` connects.
+
+        >>> ClientSpec(count=4, ramp_ms=1000, waves=2).start_delay(3)
+        0.5
+        >>> ClientSpec(count=4, ramp_ms=1000).start_delay(3)
+        0.75
+        """
+        ramp = self.ramp_ms / 1000.0
+        if self.waves > 0:
+            per_wave = -(-self.count // self.waves)
+            return ramp * (index // per_wave) / self.waves
+        return ramp * index / self.count
 
     @property
     def disconnecting(self) -> int:
@@ -261,8 +296,10 @@ class Scenario:
             raise ScenarioError(f"{where}: clients.count must be at least 1")
         if not 0 <= clients.disconnect_fraction <= 1:
             raise ScenarioError(f"{where}: clients.disconnect_fraction must be within [0, 1]")
-        if clients.read_rate < 0 or clients.read_for_s < 0 or clients.ramp_ms < 0:
-            raise ScenarioError(f"{where}: clients.read_rate, read_for_s, ramp_ms must be >= 0")
+        if min(clients.read_rate, clients.read_for_s, clients.ramp_ms, clients.waves) < 0:
+            raise ScenarioError(
+                f"{where}: clients.read_rate, read_for_s, ramp_ms, waves must be >= 0"
+            )
         if clients.read_rate > 0 and stream.interval_ms <= 0:
             raise ScenarioError(
                 f"{where}: clients.read_rate is a fraction of the producer's rate, so "

@@ -9,8 +9,12 @@ it on 127.0.0.1 until SIGTERM or SIGINT:
   pass's window;
 - per-request records of ``/stream`` requests: the client's id (the load generator's
   ``X-Rxspike-Client`` header), when the handler started and when it ended (returned, raised
-  or was cancelled). ``GET /_harness/requests?prefix=P`` and ``GET /_harness/lag?since=T``
-  return them as JSON.
+  or was cancelled);
+- the finalizer probe (:mod:`rxspike.harness._finalizers`): when the demo app's module has
+  the source factories, they are wrapped so that each request's record also says when its
+  source was released (cancelled, disposed, closed or ended).
+
+``GET /_harness/requests?prefix=P`` and ``GET /_harness/lag?since=T&until=U`` return them.
 
 When it is ready it prints one JSON line, ``{"ready": true, "port": N, "pid": P}``, on
 stdout. With ``--memray`` the whole serving session (app construction, requests, shutdown)
@@ -40,6 +44,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ._finalizers import CURRENT_CLIENT, FinalizerLog, install
 from .loadgen import CLIENT_HEADER
 
 #: How often the lag sampler wakes up.
@@ -51,7 +56,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 #: The demo application's factory, as ``module:callable``.
-DEFAULT_APP = "rxspike.web:create_app"
+DEFAULT_APP = "rxspike.web.demo:create_app"
 
 
 def load_app(spec: str = DEFAULT_APP) -> web.Application:
@@ -75,10 +80,16 @@ class HarnessProbe:
         self.lag = array("d")
         #: One dict per /stream request, in start order.
         self.requests: list[dict[str, Any]] = []
+        #: When each client's source was released (the finalizer probe).
+        self.finalizers = FinalizerLog()
+        #: The source factories the probe wrapped (empty: finalizers are not observed).
+        self.wrapped: list[str] = []
         self._task: asyncio.Task[None] | None = None
 
-    def install(self, app: web.Application) -> None:
-        """Add the middleware, the two routes and the sampler's start/stop hooks."""
+    def install(self, app: web.Application, app_module: Any = None) -> None:
+        """Add the middleware, the two routes, the sampler's hooks and the finalizer probe."""
+        if app_module is not None:
+            self.wrapped = install(app_module, self.finalizers)
         app.middlewares.append(self._middleware)
         app.router.add_get("/_harness/requests", self._requests_view)
         app.router.add_get("/_harness/lag", self._lag_view)
@@ -89,8 +100,10 @@ class HarnessProbe:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path != "/stream":
             return await handler(request)
+        client = request.headers.get(CLIENT_HEADER, "")
+        CURRENT_CLIENT.set(client)
         record: dict[str, Any] = {
-            "client": request.headers.get(CLIENT_HEADER, ""),
+            "client": client,
             "started_at": time.time(),
             "ended_at": None,
             "outcome": "running",
@@ -112,8 +125,17 @@ class HarnessProbe:
 
     async def _requests_view(self, request: web.Request) -> web.Response:
         prefix = request.query.get("prefix", "")
-        chosen = [r for r in self.requests if r["client"].startswith(prefix)]
-        return web.json_response({"requests": chosen})
+        released = self.finalizers.released
+        chosen = [
+            {
+                **r,
+                "source_created": r["client"] in released,
+                "source_released_at": released.get(r["client"]),
+            }
+            for r in self.requests
+            if r["client"].startswith(prefix)
+        ]
+        return web.json_response({"requests": chosen, "probed": self.wrapped})
 
     async def _lag_view(self, request: web.Request) -> web.Response:
         since = float(request.query.get("since", 0))
@@ -149,7 +171,11 @@ class HarnessProbe:
             lag.append(max(late, 0.0))
 
     def dump(self) -> dict[str, Any]:
-        return {"lag": [[t, v] for t, v in self.samples()], "requests": self.requests}
+        return {
+            "lag": [[t, v] for t, v in self.samples()],
+            "requests": self.requests,
+            "released": self.finalizers.released,
+        }
 
 
 async def serve(
@@ -158,7 +184,7 @@ async def serve(
     """Serve the app with the probe until SIGTERM/SIGINT; returns the probe."""
     app = load_app(app_spec)
     probe = HarnessProbe()
-    probe.install(app)
+    probe.install(app, importlib.import_module(app_spec.partition(":")[0]))
     runner = web.AppRunner(
         app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None
     )

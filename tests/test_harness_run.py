@@ -1,0 +1,207 @@
+"""Quick scenarios against the real demo server, asserting what reports/FINDINGS.md claims.
+
+Every run here uses the scenario files' ``[quick]`` versions, a server process on 127.0.0.1
+and the load generator in its own process, as ``make scenarios`` does. The assertions are
+relationships with wide margins, never absolute timings: this machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from rxspike.cli import main
+from rxspike.harness import load_scenarios
+from rxspike.harness.runner import RunConfig, Runner
+
+pytest.importorskip("memray")
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+PNG = b"\x89PNG\r\n\x1a\n"
+ALL = ("pull", "push-buffer", "push-throttle", "push-unbounded", "async-iterator")
+
+
+def _run(
+    tmp: Path, names: Sequence[str], approaches: Sequence[str], *, memory: bool
+) -> Mapping[str, Any]:
+    chosen = [s for s in load_scenarios(SCENARIOS) if s.name in names]
+    config = RunConfig(
+        chosen, tmp, approaches=approaches, quick=True, memory=memory, flamegraphs=False
+    )
+    metrics: Mapping[str, Any] = Runner(config).run()["scenarios"]
+    return metrics
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, Any]:
+    out = tmp_path_factory.mktemp("export")
+    variants: Mapping[str, Any] = _run(
+        out, ["large-export"], ["pull", "push-unbounded"], memory=True
+    )["large-export"]["variants"]
+    return variants
+
+
+@pytest.fixture(scope="module")
+def firehose(tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, Any]:
+    out = tmp_path_factory.mktemp("firehose")
+    approaches = ["pull", "push-buffer:drop-oldest", "push-unbounded"]
+    variants: Mapping[str, Any] = _run(out, ["firehose-slow-reader"], approaches, memory=True)[
+        "firehose-slow-reader"
+    ]["variants"]
+    return variants
+
+
+@pytest.fixture(scope="module")
+def behaviour(tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, Any]:
+    out = tmp_path_factory.mktemp("behaviour")
+    return _run(out, ["disconnects", "failing-source"], ALL, memory=False)
+
+
+def _sweep(entry: Mapping[str, Any]) -> dict[int, Mapping[str, Any]]:
+    """Memory figures by stream length: the main tracked pass plus the sweep passes."""
+    points = {point["count"]: point for point in entry["sweep"]}
+    points[max(points) * 10] = entry["memory"]
+    return points
+
+
+def test_pull_heap_stays_flat_as_the_stream_grows_while_unbounded_grows(
+    export: Mapping[str, Any],
+) -> None:
+    pull, unbounded = export["pull"], export["push-unbounded"]
+    assert [p["count"] for p in pull["sweep"]] == [32]  # the quick sweep: 10x shorter
+    short, long = pull["sweep"][0], pull["memory"]
+    assert long["peak_heap_mib"] <= 2 * short["peak_heap_mib"], (short, long)
+    short, long = unbounded["sweep"][0], unbounded["memory"]
+    assert long["heap_growth_mib"] > 3 * short["heap_growth_mib"], (short, long)
+    assert unbounded["memory"]["heap_growth_mib"] > 3 * pull["memory"]["heap_growth_mib"]
+
+
+def test_the_export_arrives_whole_and_in_order(export: Mapping[str, Any]) -> None:
+    for entry in export.values():
+        accounting = entry["accounting"]
+        assert accounting["delivered"] == accounting["expected"] > 0
+        assert accounting["missing"] == accounting["out_of_order"] == accounting["lost"] == 0
+        assert entry["timing"]["mb_per_s"] > 0
+
+
+def test_a_slow_reader_holds_push_memory_but_not_pull_memory(
+    firehose: Mapping[str, Any],
+) -> None:
+    pull = firehose["pull"]["memory"]["heap_growth_mib"]
+    unbounded = firehose["push-unbounded"]["memory"]["heap_growth_mib"]
+    assert unbounded > 3 * pull, (pull, unbounded)
+
+
+def test_slow_readers_really_read_slowly(firehose: Mapping[str, Any]) -> None:
+    # 2 clients at a tenth of 1000 items/s: 200 items/s together, never much more.
+    for entry in firehose.values():
+        assert 50 <= entry["timing"]["items_per_s"] <= 260, entry["timing"]
+
+
+def test_accounting_is_exact_and_drops_are_the_servers(firehose: Mapping[str, Any]) -> None:
+    for label, entry in firehose.items():
+        accounting = entry["accounting"]
+        assert accounting["lost"] == 0 and accounting["out_of_order"] == 0, label
+        assert accounting["left"] == accounting["streams"], label  # everyone left after 2.5 s
+    for label in ("pull", "push-unbounded"):
+        accounting = firehose[label]["accounting"]
+        assert accounting["dropped"] == accounting["missing"] == 0, label
+    dropping = firehose["push-buffer:drop-oldest"]["accounting"]
+    assert dropping["dropped"] > 0
+    assert dropping["missing"] <= dropping["dropped"]
+
+
+def test_finalizers_ran_after_every_disconnect(behaviour: Mapping[str, Any]) -> None:
+    variants = behaviour["disconnects"]["variants"]
+    assert {v["approach"] for v in variants.values()} == set(ALL)
+    for label, entry in variants.items():
+        accounting = entry["accounting"]
+        assert accounting["left"] == 7, label  # 70 % of the 10 quick clients
+        assert accounting["cleaned"] == accounting["left"], label
+        assert accounting["finalized"] == accounting["streams"] == 10, label
+        assert accounting["lost"] == 0 and accounting["missing"] == 0, label
+
+
+def test_an_idle_disconnect_is_noticed_before_the_next_item_only_with_a_watcher(
+    behaviour: Mapping[str, Any],
+) -> None:
+    variants = behaviour["disconnects"]["variants"]
+    naive = variants["push-unbounded"]["accounting"]["cleanup_p50_ms"]
+    for label in ("pull", "push-buffer:drop-oldest", "async-iterator"):
+        watched = variants[label]["accounting"]["cleanup_max_ms"]
+        assert watched < naive, (label, watched, naive)
+
+
+def test_a_failing_source_delivers_what_it_made_then_an_error(
+    behaviour: Mapping[str, Any],
+) -> None:
+    scenario = behaviour["failing-source"]
+    fail_after = scenario["spec"]["stream"]["fail_after"]
+    clients = scenario["spec"]["clients"]["count"]
+    for label, entry in scenario["variants"].items():
+        accounting = entry["accounting"]
+        assert accounting["delivered"] == accounting["expected"] == fail_after * clients, label
+        assert sum(accounting["errors"].values()) == clients, label  # every client saw it
+        assert accounting["finalized"] == clients, label
+        frames = accounting["error_frames"]
+        assert frames == (0 if label == "push-unbounded" else clients), label
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.remote_scripts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        src = dict(attrs).get("src") or ""
+        if tag == "script" and re.match(r"https?://", src):
+            self.remote_scripts.append(src)
+
+
+def test_the_cli_writes_a_complete_report(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        main,
+        [
+            "scenarios",
+            "run",
+            "failing-source",
+            "--quick",
+            "--approach",
+            "pull",
+            "--approach",
+            "push-unbounded",
+            "--out",
+            str(out),
+            "--dir",
+            str(SCENARIOS),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "[7/7]" in result.output  # one progress line per step (not a terminal here)
+    metrics = json.loads((out / "metrics.json").read_text())
+    variants = metrics["scenarios"]["failing-source"]["variants"]
+    assert set(variants) == {"pull", "push-unbounded"}
+    report = (out / "REPORT.md").read_text()
+    assert "## Source failing mid-stream (`failing-source`)" in report
+    for entry in variants.values():
+        for key in ("flamegraph", "flamegraph_temporal"):
+            page = _Page()
+            page.feed((out / entry["memory"][key]).read_text())
+            assert "script" in page.tags and not page.remote_scripts  # self-contained
+        assert entry["memory"]["peak_heap_mib"] > 0
+    pngs = sorted((out / "plots").glob("*.png"))
+    assert pngs and all(p.read_bytes().startswith(PNG) for p in pngs)
+    index = _Page()
+    index.feed((out / "index.html").read_text())
+    assert index.tags.count("iframe") == 2
+    assert not list(out.glob("memray/*.html"))
