@@ -531,7 +531,8 @@ class _Segment(WorkLoop):
         finally:
             self._feeding = 0
             self._consumed = consumed
-        return True
+        # Cancelled from inside on_next: stop; the cancel's mark makes the drain release.
+        return self._state is ACTIVE
 
     def _continue(self, _scheduler: abc.SchedulerBase, _state: Any = None) -> None:
         self._schedule()
