@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
+import reactivex.operators as ops
 from reactivex.testing import TestScheduler
 
 import rxspike
@@ -111,3 +113,35 @@ def test_upstream_error_is_signalled_at_once() -> None:
 def test_arguments_are_checked_at_call_time(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         batch(**kwargs)
+
+
+def test_cancel_from_on_next_behind_a_fused_segment_ends_promptly() -> None:
+    # Regression: a segment cancelled from inside on_next while feeding its operators spun
+    # in its drain loop forever. Run in a thread so a regression fails instead of hanging.
+    got: list[list[bytes]] = []
+
+    class CancelAtFive:
+        def on_subscribe(self, subscription: rxspike.Subscription) -> None:
+            self.subscription = subscription
+            subscription.request(rxspike.UNBOUNDED)
+
+        def on_next(self, chunk: list[bytes]) -> None:
+            got.append(chunk)
+            if len(got) == 5:
+                self.subscription.cancel()
+
+        def on_error(self, error: Exception) -> None:
+            raise AssertionError(error)
+
+        def on_completed(self) -> None:
+            raise AssertionError("cancelled streams do not complete")
+
+    def run() -> None:
+        flow = rxspike.range_(1000).pipe(ops.map(lambda _: b"abcd"), batch(max_bytes=4))
+        flow.subscribe(CancelAtFive())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert len(got) == 5
