@@ -34,7 +34,7 @@ from rxspike.operators import (
 from ._table import median_seconds, print_table
 
 ITEMS = 200_000
-REPEATS = 5
+REPEATS = 7
 CAPACITY = 1024
 SLOWER = 10
 

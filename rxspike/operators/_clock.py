@@ -9,7 +9,22 @@ from datetime import timedelta
 from typing import Any
 
 from reactivex import abc
+from reactivex.scheduler import VirtualTimeScheduler
 from reactivex.scheduler.eventloop import AsyncIOScheduler
+
+
+def _reader(scheduler: abc.SchedulerBase) -> Callable[[], float]:
+    loop = getattr(scheduler, "_loop", None)
+    if isinstance(scheduler, AsyncIOScheduler) and isinstance(loop, asyncio.AbstractEventLoop):
+        return loop.time
+    if isinstance(scheduler, VirtualTimeScheduler) and isinstance(scheduler.clock, int | float):
+        return lambda: float(scheduler.clock)
+    origin = scheduler.now
+
+    def since_origin() -> float:
+        return (scheduler.now - origin).total_seconds()
+
+    return since_origin
 
 
 def check_scheduler(scheduler: object, what: str) -> None:
@@ -36,16 +51,22 @@ def resolve_scheduler(scheduler: abc.SchedulerBase | None, what: str) -> abc.Sch
 
 
 class Clock:
-    """Seconds since subscription, read from a scheduler, and timers on it."""
+    """Seconds since subscription, read from a scheduler, and timers on it.
 
-    __slots__ = ("_origin", "scheduler")
+    ``scheduler.now`` builds a datetime on every call; where the scheduler's own time base
+    is a plain number (an asyncio loop's ``time()``, a virtual-time scheduler's float
+    clock) it is read directly, with the same meaning and a fraction of the cost.
+    """
+
+    __slots__ = ("_origin", "_read", "scheduler")
 
     def __init__(self, scheduler: abc.SchedulerBase) -> None:
         self.scheduler = scheduler
-        self._origin = scheduler.now
+        self._read = _reader(scheduler)
+        self._origin = self._read()
 
     def now(self) -> float:
-        return (self.scheduler.now - self._origin).total_seconds()
+        return self._read() - self._origin
 
     def after(self, seconds: float, action: Callable[[], None]) -> abc.DisposableBase:
         """Run ``action`` after ``seconds``, rounded up to the microsecond (never early)."""
