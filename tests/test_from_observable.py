@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,7 +13,14 @@ from reactivex.subject import Subject
 
 import rxspike
 from rxspike import from_observable
-from rxspike.operators import BufferOverflowError, Overflow, on_backpressure_latest, take
+from rxspike.operators import (
+    BufferOverflowError,
+    Overflow,
+    batch,
+    on_backpressure_latest,
+    take,
+    throttle,
+)
 
 from ._flow_support import Recorder
 
@@ -154,3 +162,53 @@ def test_there_is_no_implicit_unbounded_path() -> None:
     with pytest.raises(TypeError):
         from_observable(reactivex.empty())  # type: ignore[call-arg]
     assert rxspike.from_observable is from_observable
+
+
+# -- async generators (demand-driven sources of the core) composed with the new operators -------
+
+
+async def test_async_generator_through_batch_and_throttle() -> None:
+    finished: list[bool] = []
+
+    async def numbers() -> AsyncIterator[int]:
+        try:
+            for i in range(100):
+                yield i
+        finally:
+            finished.append(True)
+
+    flow = rxspike.from_async_iterable(numbers()).pipe(batch(10), throttle(1000, 5))
+    got: list[list[int]] = []
+
+    async def consume() -> None:
+        async for chunk in flow.iterate(prefetch=2):
+            got.append(chunk)
+            if len(got) == 3:
+                break
+
+    await asyncio.wait_for(consume(), timeout=10)
+    assert got == [list(range(0, 10)), list(range(10, 20)), list(range(20, 30))]
+    for _ in range(10):  # the generator is closed by its own task once cancelled
+        if finished:
+            break
+        await asyncio.sleep(0)
+    assert finished == [True]
+
+
+async def test_async_generator_is_pulled_only_as_far_as_the_bound() -> None:
+    pulled: list[int] = []
+
+    async def numbers() -> AsyncIterator[int]:
+        for i in range(1000):
+            pulled.append(i)
+            yield i
+
+    flow = rxspike.from_async_iterable(numbers()).pipe(batch(4))
+    iterator = flow.iterate(prefetch=1)
+    first = await asyncio.wait_for(iterator.__anext__(), timeout=10)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert first == [0, 1, 2, 3]
+    # Taken (4) + the iterator's one-batch prefetch (4) + the batcher's window (2 * 4).
+    assert len(pulled) <= 4 + 4 + 8
+    await iterator.aclose()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from reactivex.scheduler import HistoricalScheduler
 from reactivex.testing import TestScheduler
 
 import rxspike
@@ -168,3 +170,14 @@ async def test_default_scheduler_is_the_running_loop() -> None:
 def test_arguments_are_checked_at_call_time(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         throttle(**kwargs)
+
+
+def test_a_scheduler_with_a_datetime_clock_works_too() -> None:
+    clock = HistoricalScheduler(initial_clock=datetime(2030, 1, 1))
+    seen: list[float] = []
+    start = clock.now
+    rxspike.range_(4).pipe(throttle(2, 1, scheduler=clock)).subscribe(
+        lambda _: seen.append((clock.now - start).total_seconds())
+    )
+    clock.advance_by(timedelta(seconds=10))
+    assert seen == [0, 0.5, 1.0, 1.5]
