@@ -299,7 +299,8 @@ class _Shaper(WorkLoop, Generic[T]):
             self._terminate(InvalidDemandError(self._bad_request))
             return
         queue, bucket, clock = self._queue, self._bucket, self._clock
-        assert clock is not None  # set in start(), before anyone could request
+        if clock is None:  # start() sets it before the subscriber can request
+            return
         while True:
             if self._error is not None:
                 self._terminate(self._error)
@@ -456,8 +457,8 @@ class _Enforcer(Generic[T]):
         except Exception as error:
             self._stop(error)
             return
-        assert self._clock is not None
-        if self._bucket.take(cost, self._clock.now(), debt=False):
+        clock = self._clock
+        if clock is not None and self._bucket.take(cost, clock.now(), debt=False):
             self._delivered += 1
             downstream.on_next(item)
             return
