@@ -52,7 +52,9 @@ def test_the_seven_workloads_are_declared(scenarios: dict[str, Scenario]) -> Non
     export = scenarios["large-export"]
     assert export.stream.size == 64 * 1024
     assert export.sweep_counts and min(export.sweep_counts) * 10 <= export.stream.count
-    assert export.quick().sweep_counts == (export.quick().stream.count // 10,)
+    assert export.quick().sweep_counts == (32, 320)
+    assert export.sweep_pass(64).clients.count == 1
+    assert export.sweep_pass(64).clients.read_items_per_s(export.stream) < 1000
     assert scenarios["bursty-events"].clients.waves > 1
     assert scenarios["many-clients"].clients.count >= 500
     assert scenarios["disconnects"].clients.disconnecting > 0
@@ -203,8 +205,14 @@ def _fake_metrics() -> dict[str, Any]:
         label: {"timing": timing, "accounting": accounting, "memory": memory}
         for label in ("pull", "push-unbounded")
     }
-    variants["pull"]["sweep"] = [{"count": 1, "heap_growth_mib": 0.4}]
-    variants["push-unbounded"]["sweep"] = [{"count": 1, "heap_growth_mib": 0.05}]
+    variants["pull"]["sweep"] = [
+        {"count": 1, "peak_heap_mib": 0.4},
+        {"count": 10, "peak_heap_mib": 0.4},
+    ]
+    variants["push-unbounded"]["sweep"] = [
+        {"count": 1, "peak_heap_mib": 0.5},
+        {"count": 10, "peak_heap_mib": 5.0},
+    ]
     scenario = Scenario.from_dict({"stream": {"count": 10}}, name="demo")
     return {
         "schema": 1,
@@ -256,7 +264,8 @@ def test_marked_tables_round_trip() -> None:
     table = render_marked(metrics, "demo", "timing")
     text = f"intro\n\n<!-- table: demo timing -->\n\n{table}\n\nafter"
     assert read_tables(text) == {("demo", "timing"): table}
-    assert "growth MiB at 1 items" in render_marked(metrics, "demo", "sweep")
+    sweep = render_marked(metrics, "demo", "sweep")
+    assert "| `push-unbounded` | 0.50 | 5.00 | 10.0x |" in sweep
 
 
 def test_latest_points_at_the_newest_run(tmp_path: Path) -> None:

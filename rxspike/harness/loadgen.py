@@ -187,8 +187,7 @@ async def _read_stream(
             record.ttfb_s = now - sent
             last = now
             if slow:
-                rate = spec.read_rate * scenario.stream.nominal_items_per_s
-                pacer = _Pacer(rate)
+                pacer = _Pacer(spec.read_items_per_s(scenario.stream))
             if spec.read_for_s > 0:
                 read_until = now + spec.read_for_s
         gaps = record.gaps

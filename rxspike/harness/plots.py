@@ -117,22 +117,20 @@ def sweep(plt: Any, scenario: Mapping[str, Any], out: Path) -> str | None:
     figure, axes = plt.subplots(figsize=(6, 4))
     drawn = False
     for label, entry in scenario["variants"].items():
-        points = entry.get("sweep")
-        memory = entry.get("memory")
-        if not points or not memory:
+        points = sorted(entry.get("sweep") or [], key=lambda p: p["count"])
+        if not points:
             continue
-        counts = [scenario["spec"]["stream"]["count"], *(p["count"] for p in points)]
-        peaks = [memory["heap_growth_mib"], *(p["heap_growth_mib"] for p in points)]
-        order = sorted(range(len(counts)), key=counts.__getitem__)
-        axes.plot([counts[i] for i in order], [peaks[i] for i in order], marker="o", label=label)
+        counts = [p["count"] for p in points]
+        peaks = [p["peak_heap_mib"] for p in points]
+        axes.plot(counts, peaks, marker="o", label=label)
         drawn = True
     if not drawn:
         plt.close(figure)
         return None
     axes.set_xscale("log")
     axes.set_xlabel("stream length (items)")
-    axes.set_ylabel("heap growth (MiB)")
-    axes.set_title(f"{scenario['name']}: heap growth vs stream length")
+    axes.set_ylabel("peak heap (MiB)")
+    axes.set_title(f"{scenario['name']}: peak heap vs stream length")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     return _save(plt, figure, out, f"{scenario['name']}-sweep.png")

@@ -91,7 +91,6 @@ TABLES: dict[str, list[tuple[str, Cell]]] = {
         ("peak heap MiB", _col("memory.peak_heap_mib", 2)),
         ("heap growth MiB", _col("memory.heap_growth_mib", 2)),
         ("per client KiB", _col("memory.per_connection_kib", 1)),
-        ("left after MiB", _col("memory.heap_after_mib", 2)),
     ],
     "accounting": [
         ("delivered / expected", _delivered),
@@ -120,24 +119,21 @@ def render_table(scenario: Mapping[str, Any], kind: str) -> str:
 
 
 def render_sweep_table(scenario: Mapping[str, Any]) -> str | None:
-    """Heap growth at each stream length (base pass plus ``[sweep]`` passes), or None."""
+    """Peak heap at each ``[sweep]`` stream length, and longest over shortest; or None."""
     rows: list[tuple[str, list[tuple[int, float]]]] = []
-    base = scenario["spec"]["stream"]["count"]
     for label, entry in scenario["variants"].items():
-        if not entry.get("sweep") or "memory" not in entry:
-            continue
-        points = [(base, entry["memory"]["heap_growth_mib"])]
-        points += [(p["count"], p["heap_growth_mib"]) for p in entry["sweep"]]
-        rows.append((label, sorted(points)))
+        if entry.get("sweep"):
+            points = sorted((p["count"], p["peak_heap_mib"]) for p in entry["sweep"])
+            rows.append((label, points))
     if not rows:
         return None
     counts = [count for count, _ in rows[0][1]]
     lines = [
-        "| approach | " + " | ".join(f"growth MiB at {c} items" for c in counts) + " | ratio |",
+        "| approach | " + " | ".join(f"peak MiB at {c} items" for c in counts) + " | ratio |",
         "|---|" + "---:|" * (len(counts) + 1),
     ]
     for label, points in rows:
-        values = [growth for _, growth in points]
+        values = [round(peak, 2) for _, peak in points]
         ratio = values[-1] / values[0] if values[0] > 0 else None
         cells = [_num(v, 2) for v in values] + [_num(ratio, 1) + "x" if ratio else "n/a"]
         lines.append(f"| `{label}` | " + " | ".join(cells) + " |")
@@ -245,7 +241,15 @@ def write_markdown(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[s
         ]
         sweep_table = render_sweep_table(scenario)
         if sweep_table:
-            lines += ["Heap growth versus stream length (tracked):", "", sweep_table, ""]
+            changed = ", ".join(
+                f"{k} = {v:g}" for k, v in scenario["spec"]["sweep"]["clients"].items()
+            )
+            lines += [
+                f"Peak heap versus stream length (tracked; clients: {changed or 'as above'}):",
+                "",
+                sweep_table,
+                "",
+            ]
         for kind in ("heap", "throughput", "latency", "sweep"):
             path = figures.get(name, {}).get(kind)
             if path:

@@ -20,6 +20,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ SCHEMA = 1
 #: Timing passes per scenario and approach in a full run (``--quick``: 1).
 DEFAULT_REPEATS = 3
 
+#: Flamegraphs rendered at once (each is its own ``python -m memray`` process).
+FLAMEGRAPH_WORKERS = 2
 #: Seconds a tracked server keeps running after its pass, so its heap after the load shows.
 SETTLE_S = 0.3
 
@@ -118,7 +121,7 @@ def pass_timeout(scenario: Scenario) -> float:
     stream, clients = scenario.stream, scenario.clients
     nominal = stream.count * stream.interval_ms / 1000.0
     if clients.slow:
-        nominal /= clients.read_rate
+        nominal = stream.count / clients.read_items_per_s(stream)
         if clients.read_for_s > 0:
             nominal = min(nominal, clients.read_for_s + 1)
     return 30.0 + 4.0 * nominal + clients.ramp_ms / 1000.0
@@ -206,7 +209,7 @@ class Runner:
                 captures.append((scenario.name, variant.label, capture))
                 self.progress(Step("memory", scenario.name, variant.label).label)
             for count in scenario.sweep_counts:
-                longer = scenario.with_overrides({"stream": {"count": count}})
+                longer = scenario.sweep_pass(count)
                 for variant in variants:
                     capture = self.out / "memray" / f"{scenario.name}--{variant.slug}--{count}.bin"
                     summary, profile = self._tracked(
@@ -214,7 +217,12 @@ class Runner:
                     )
                     profile.pop("heap_series", None)
                     sweeps[variant.label].append(
-                        {"count": count, **profile, "accounting": summary["accounting"]}
+                        {
+                            "count": count,
+                            "clients": longer.clients.count,
+                            **profile,
+                            "accounting": summary["accounting"],
+                        }
                     )
                     capture.unlink(missing_ok=True)
                     self.progress(Step("sweep", scenario.name, variant.label, count=count).label)
@@ -263,20 +271,27 @@ class Runner:
         return summary, profile.as_json(scenario.clients.count)
 
     def _flamegraphs(self, results: dict[str, Any], captures: list[tuple[str, str, Path]]) -> None:
+        """Render a plain and a temporal flamegraph per capture, two renderers at a time."""
         folder = self.out / "flamegraphs"
-        for scenario, label, capture in captures:
-            stem = capture.stem
-            entry = results[scenario]["variants"][label]
+
+        def render(capture: Path) -> dict[str, Any]:
             links: dict[str, Any] = {}
             for temporal, suffix in ((False, ""), (True, "-temporal")):
-                html = folder / f"{stem}{suffix}.html"
+                html = folder / f"{capture.stem}{suffix}.html"
                 error = render_flamegraph(capture, html, temporal=temporal)
                 key = "flamegraph_temporal" if temporal else "flamegraph"
                 links[key] = None if error else html.relative_to(self.out).as_posix()
                 if error:
                     links[f"{key}_error"] = error
-            entry.setdefault("memory", {}).update(links)
-            self.progress(Step("flamegraph", scenario, label).label)
+            return links
+
+        with ThreadPoolExecutor(max_workers=FLAMEGRAPH_WORKERS) as pool:
+            futures = {pool.submit(render, capture): (s, v) for s, v, capture in captures}
+            for future in as_completed(futures):
+                scenario, label = futures[future]
+                entry = results[scenario]["variants"][label]
+                entry.setdefault("memory", {}).update(future.result())
+                self.progress(Step("flamegraph", scenario, label).label)
 
 
 def _slim(summary: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ with every key and its default::
     waves = 0                                # > 0: connect in this many groups instead
     read_rate = 0.0                          # > 0: read at this fraction of the producer's
                                              #   nominal byte rate (a slow reader)
+    read_mb_per_s = 0.0                      # > 0: read this many MB/s of payload instead
     read_for_s = 0.0                         # > 0: leave after this long (slow readers)
     disconnect_fraction = 0.0                # this share of the clients leaves early...
     disconnect_after = 0                     # ...after receiving this many items
@@ -33,8 +34,10 @@ with every key and its default::
     run = ["pull", "push-buffer", ...]       # default: all five
     overflow = ["drop-oldest", ...]          # push-buffer strategies (default: drop-oldest)
 
-    [sweep]                                  # optional extra memory passes
-    count = [1000, 10000]                    # the same scenario at other stream lengths
+    [sweep]                                  # optional extra memory passes:
+    count = [1000, 10000]                    # the same scenario at these stream lengths
+    [sweep.clients]                          # ...with these [clients] keys changed
+    count = 1
 
     [quick]                                  # overrides applied by --quick, same keys
     stream.count = 20
@@ -144,6 +147,8 @@ class ClientSpec:
     waves: int = 0
     #: When > 0, every client reads at this fraction of the producer's nominal byte rate.
     read_rate: float = 0.0
+    #: When > 0, every client reads this many MB (10^6 bytes) of payload per second.
+    read_mb_per_s: float = 0.0
     #: When > 0, a client leaves this many seconds after its first byte.
     read_for_s: float = 0.0
     #: This share of the clients (the first ones) disconnects after ``disconnect_after`` items.
@@ -175,7 +180,21 @@ class ClientSpec:
     @property
     def slow(self) -> bool:
         """Whether clients read slower than they could."""
-        return self.read_rate > 0
+        return self.read_rate > 0 or self.read_mb_per_s > 0
+
+    def read_items_per_s(self, stream: StreamSpec) -> float:
+        """A slow reader's pace in items per second (``inf`` for a full reader).
+
+        >>> ClientSpec(read_rate=0.1).read_items_per_s(StreamSpec(interval_ms=1.0))
+        100.0
+        >>> ClientSpec(read_mb_per_s=1.0).read_items_per_s(StreamSpec(size=1000))
+        1000.0
+        """
+        if self.read_mb_per_s > 0:
+            return self.read_mb_per_s * 1e6 / stream.size
+        if self.read_rate > 0:
+            return self.read_rate * stream.nominal_items_per_s
+        return math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +245,9 @@ class Scenario:
     overflow: tuple[str, ...] = (DEFAULT_OVERFLOW,)
     #: Extra memory passes at these stream lengths (empty: none).
     sweep_counts: tuple[int, ...] = ()
+    #: ``[clients]`` keys the sweep passes change (one client, reading at a set pace, keeps
+    #: streams from overlapping by chance and the kernel's buffers from hiding the heap).
+    sweep_clients: Mapping[str, Any] = field(default_factory=dict)
     #: Overrides that ``--quick`` applies, in the file's own shape.
     quick_overrides: Mapping[str, Any] = field(default_factory=dict)
     #: Where the scenario came from (None when built in code).
@@ -246,6 +268,10 @@ class Scenario:
         if not self.quick_overrides:
             return self
         return self.with_overrides(self.quick_overrides)
+
+    def sweep_pass(self, count: int) -> Scenario:
+        """The scenario as one sweep pass runs it: ``count`` items, the sweep's clients."""
+        return self.with_overrides({"stream": {"count": count}, "clients": self.sweep_clients})
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
         """A copy with some keys replaced, given in the file's shape.
@@ -272,7 +298,7 @@ class Scenario:
             "stream": dataclasses.asdict(self.stream),
             "clients": dataclasses.asdict(self.clients),
             "approaches": {"run": list(self.approaches), "overflow": list(self.overflow)},
-            "sweep": {"count": list(self.sweep_counts)},
+            "sweep": {"count": list(self.sweep_counts), "clients": dict(self.sweep_clients)},
         }
 
     @classmethod
@@ -296,7 +322,9 @@ class Scenario:
             raise ScenarioError(f"{where}: clients.count must be at least 1")
         if not 0 <= clients.disconnect_fraction <= 1:
             raise ScenarioError(f"{where}: clients.disconnect_fraction must be within [0, 1]")
-        if min(clients.read_rate, clients.read_for_s, clients.ramp_ms, clients.waves) < 0:
+        if min(clients.read_rate, clients.read_for_s, clients.ramp_ms, clients.waves) < 0 or (
+            clients.read_mb_per_s < 0
+        ):
             raise ScenarioError(
                 f"{where}: clients.read_rate, read_for_s, ramp_ms, waves must be >= 0"
             )
@@ -317,8 +345,10 @@ class Scenario:
         if not overflow:
             raise ScenarioError(f"{where}: approaches.overflow must name at least one strategy")
         sweep = data.get("sweep", {})
-        _reject_unknown(sweep, {"count"}, where, "sweep.")
+        _reject_unknown(sweep, {"count", "clients"}, where, "sweep.")
         sweep_counts = tuple(int(c) for c in sweep.get("count", ()))
+        sweep_clients = dict(sweep.get("clients", {}))
+        _build(ClientSpec, sweep_clients, where, "sweep.clients")
         quick = data.get("quick", {})
         if not isinstance(quick, Mapping):
             raise ScenarioError(f"{where}: [quick] must be a table")
@@ -332,6 +362,7 @@ class Scenario:
             approaches=approaches,
             overflow=overflow,
             sweep_counts=sweep_counts,
+            sweep_clients=sweep_clients,
             quick_overrides=dict(quick),
             path=path,
         )
