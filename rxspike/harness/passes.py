@@ -132,8 +132,20 @@ def combine_timing(passes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         value = median(values)
         return None if value is None else round(value, 3)
 
+    def spread(key: str, sub: str | None = None) -> list[float] | None:
+        values = [p[key][sub] if sub else p[key] for p in passes]
+        present = [float(v) for v in values if v is not None]
+        return [round(min(present), 3), round(max(present), 3)] if present else None
+
+    # ranges: min and max over the repeats, to tell a difference from noise.
     return {
         "repeats": len(passes),
+        "ranges": {
+            "items_per_s": spread("items_per_s"),
+            "ttfb_p50_ms": spread("ttfb_ms", "p50"),
+            "gap_p99_ms": spread("gap_ms", "p99"),
+            "lag_p99_ms": spread("lag_ms", "p99"),
+        },
         "items_per_s": med("items_per_s"),
         "mb_per_s": med("mb_per_s"),
         "ttfb_p50_ms": med("ttfb_ms", "p50"),
