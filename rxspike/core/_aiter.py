@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from .errors import MissingBackpressureError, ProtocolViolationError
 from .hooks import report_undeliverable
-from .types import Subscription
+from .types import UNBOUNDED, Subscription
 
 if TYPE_CHECKING:
     from .flowable import Flowable
@@ -97,12 +97,15 @@ class _Receiver(Generic[T]):
 
     __slots__ = (
         "consumed",
+        "ended",
         "error",
         "finished",
+        "in_flight",
         "loop",
         "prefetch",
         "queue",
         "replenish",
+        "reported",
         "subscription",
         "thread",
         "waiter",
@@ -120,13 +123,22 @@ class _Receiver(Generic[T]):
         self.waiter: asyncio.Future[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = 0
+        #: Upstream's terminal signal, once it came.
+        self.ended: str | None = None
+        #: After cancel(): how many more items upstream may still deliver (rule 2.8).
+        self.in_flight = UNBOUNDED
+        #: A misbehaving upstream was reported to the undeliverable hook already.
+        self.reported = False
 
     def cancel(self) -> None:
         if self.finished and self.subscription is None:
             return
+        subscription, self.subscription = self.subscription, None
+        if subscription is not None:
+            # Requested and not yet arrived: prefetch, less what came since the last replenish.
+            self.in_flight = max(self.prefetch - len(self.queue) - self.consumed, 0)
         self.finished = True
         self.queue.clear()
-        subscription, self.subscription = self.subscription, None
         if subscription is not None:
             subscription.cancel()
         self._wake()
@@ -142,6 +154,7 @@ class _Receiver(Generic[T]):
 
     def on_next(self, item: T) -> None:
         if self.finished:
+            self._late_next()
             return
         queue = self.queue
         queue.append(item)
@@ -160,14 +173,49 @@ class _Receiver(Generic[T]):
         self._notify()
 
     def on_error(self, error: Exception) -> None:
+        if not self._upstream_ended("on_error", error):
+            return
         if self.finished:
             report_undeliverable(error)
             return
         self._end(error)
 
     def on_completed(self) -> None:
-        if not self.finished:
+        if self._upstream_ended("on_completed", None) and not self.finished:
             self._end(None)
+
+    def _upstream_ended(self, signal: str, error: Exception | None) -> bool:
+        """Record upstream's terminal signal; False (and reported) if one came before."""
+        if self.ended is None:
+            self.ended = signal
+            return True
+        violation = ProtocolViolationError(
+            f"upstream of an async iterator called {signal} after {self.ended} "
+            "(Reactive Streams rule 1.7)"
+        )
+        violation.__cause__ = error
+        report_undeliverable(violation)
+        return False
+
+    def _late_next(self) -> None:
+        """An item after the end: in flight after cancel (fine), or a broken rule (reported)."""
+        if self.ended is not None:
+            problem = f"called on_next after {self.ended} (Reactive Streams rule 1.7)"
+        else:
+            self.in_flight -= 1
+            if self.in_flight >= 0:
+                return
+            problem = (
+                "kept emitting after cancel(), beyond the items the iterator had asked for "
+                "(Reactive Streams rules 1.1, 3.12)"
+            )
+        if not self.reported:
+            self.reported = True
+            report_undeliverable(
+                ProtocolViolationError(
+                    f"upstream of an async iterator {problem}; extra items are dropped"
+                )
+            )
 
     def _end(self, error: Exception | None) -> None:
         self.error = error

@@ -119,15 +119,30 @@ def boundary(name: str, prefetch: int, replenish: int) -> FlowOperator[Any, Any]
 
 
 class _Link:
-    """The segment's subscriber upstream; one per time the operators subscribe the inlet."""
+    """The segment's subscriber upstream; one per time the operators subscribe the inlet.
 
-    __slots__ = ("on_next", "segment", "subscription")
+    Once upstream ended, or the link was cancelled, ``on_next`` is swapped for one that drops
+    items, so a publisher that breaks the rules cannot push them into the operators or the
+    dead segment's queue. It reports, once each, to the undeliverable hook: items after
+    ``on_completed`` / ``on_error`` (rule 1.7) and items after ``cancel()`` beyond the
+    demand still outstanding at that moment (rules 1.1, 3.12); items within that demand were
+    legitimately in flight (rule 2.8) and are dropped quietly. A second terminal signal is
+    reported too.
+    """
+
+    __slots__ = ("ended", "in_flight", "on_next", "reported", "segment", "subscription")
 
     def __init__(self, segment: _Segment, on_next: Callable[[Any], None]) -> None:
         self.segment = segment
         self.subscription: Subscription | None = None
         # In the direct (unbounded) mode this is the first operator's observer itself.
         self.on_next = on_next
+        #: The upstream's terminal signal, once it came.
+        self.ended: str | None = None
+        #: After cancel(): how many more items upstream may still deliver.
+        self.in_flight = UNBOUNDED
+        #: A late item was reported already.
+        self.reported = False
 
     def on_subscribe(self, subscription: Subscription) -> None:
         if self.subscription is not None:
@@ -140,15 +155,59 @@ class _Link:
         self.segment._link_subscribed(self, subscription)
 
     def on_error(self, error: Exception) -> None:
-        self.segment._upstream_terminated(self, error)
+        if self._end("on_error", error):
+            self.segment._upstream_terminated(self, error)
 
     def on_completed(self) -> None:
-        self.segment._upstream_terminated(self, None)
+        if self._end("on_completed", None):
+            self.segment._upstream_terminated(self, None)
 
-    def cancel(self) -> None:
+    def cancel(self, in_flight: int = UNBOUNDED) -> None:
+        """Cancel upstream, which may still deliver ``in_flight`` items; idempotent."""
         subscription, self.subscription = self.subscription, None
         if subscription is not None:
+            if self.ended is None:
+                self.in_flight = in_flight
+                self.on_next = self._next_after_cancel  # before cancel(): it may emit inside
             subscription.cancel()
+
+    def _end(self, signal: str, error: Exception | None) -> bool:
+        """Record upstream's terminal signal; False (and reported) if one came before."""
+        ended = self.ended
+        if ended is None:
+            self.ended = signal
+            self.on_next = self._next_after_end
+            return True
+        violation = ProtocolViolationError(
+            f"upstream of segment [{self.segment._names}] called {signal} after {ended} "
+            "(Reactive Streams rule 1.7)"
+        )
+        violation.__cause__ = error
+        report_undeliverable(violation)
+        return False
+
+    def _next_after_end(self, item: Any) -> None:
+        if not self.reported:
+            self.reported = True
+            report_undeliverable(
+                ProtocolViolationError(
+                    f"upstream of segment [{self.segment._names}] called on_next after "
+                    f"{self.ended} (Reactive Streams rule 1.7); late items are dropped"
+                )
+            )
+
+    def _next_after_cancel(self, item: Any) -> None:
+        in_flight = self.in_flight - 1
+        self.in_flight = in_flight
+        if in_flight < 0 and not self.reported:
+            self.reported = True
+            report_undeliverable(
+                ProtocolViolationError(
+                    f"upstream of segment [{self.segment._names}] kept emitting after "
+                    "cancel(), beyond the items it had been asked for (Reactive Streams "
+                    "rules 1.1, 3.12); the extra items are dropped"
+                )
+            )
 
 
 class _Segment(WorkLoop):
@@ -573,7 +632,10 @@ class _Segment(WorkLoop):
         self._downstream = None
         link, self._link = self._link, None
         if link is not None:
-            link.cancel()
+            # What upstream may still deliver: prefetch, less what arrived since the last
+            # replenish (queued or consumed). Direct mode passed unbounded demand.
+            outstanding = self._prefetch - len(self._inputs) - self._consumed
+            link.cancel(UNBOUNDED if self._direct else max(outstanding, 0))
         chain, self._chain = self._chain, None
         if chain is not None:
             chain.dispose()

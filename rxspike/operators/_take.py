@@ -5,7 +5,14 @@ from __future__ import annotations
 import threading
 from typing import Any, TypeVar
 
-from ..core import Flowable, FlowOperator, Subscriber, Subscription
+from ..core import (
+    Flowable,
+    FlowOperator,
+    MissingBackpressureError,
+    ProtocolViolationError,
+    Subscriber,
+    Subscription,
+)
 from ..core.hooks import report_undeliverable
 from ..core.sources import NO_DEMAND
 
@@ -13,17 +20,38 @@ T = TypeVar("T")
 
 
 class _Take:
-    """Passes demand through, capped at what is still to be taken (RxJava's FlowableTake)."""
+    """Passes demand through, capped at what is still to be taken (RxJava's FlowableTake).
 
-    __slots__ = ("_count", "_downstream", "_lock", "_remaining", "_requested_upstream", "_upstream")
+    It knows how much it asked upstream for, so a publisher that breaks the rules is caught:
+    items beyond that demand fail the stream with :class:`MissingBackpressureError` while it
+    runs, and are reported (once) to the undeliverable hook after it ended or was cancelled,
+    as are signals after upstream's ``on_completed`` / ``on_error`` (rule 1.7). Items within
+    the demand that arrive after ``cancel()`` were in flight (rule 2.8) and are dropped.
+    """
+
+    __slots__ = (
+        "_count",
+        "_downstream",
+        "_ended",
+        "_lock",
+        "_remaining",
+        "_reported",
+        "_requested_upstream",
+        "_upstream",
+    )
 
     def __init__(self, downstream: Subscriber[Any], count: int) -> None:
         self._downstream: Subscriber[Any] | None = downstream
         self._count = count
+        #: ``count`` less the items received; negative once upstream sent too many.
         self._remaining = count
         self._requested_upstream = 0
         self._upstream: Subscription | None = None
         self._lock = threading.Lock()
+        #: Upstream's terminal signal, once it came.
+        self._ended: str | None = None
+        #: A misbehaving upstream was reported to the undeliverable hook already.
+        self._reported = False
 
     # -- Subscriber (upstream side) ---------------------------------------------------------
 
@@ -42,28 +70,73 @@ class _Take:
         downstream.on_subscribe(self)
 
     def on_next(self, item: Any) -> None:
-        downstream = self._downstream
-        if downstream is None:
-            return
         remaining = self._remaining - 1
         self._remaining = remaining
+        if self._count - remaining > self._requested_upstream or self._ended is not None:
+            self._misbehaved()
+            return
+        downstream = self._downstream
+        if downstream is None:
+            return  # requested before cancel(): in flight (rule 2.8)
         downstream.on_next(item)
         if remaining == 0 and self._downstream is not None:
             self.cancel()
             downstream.on_completed()
 
-    def on_error(self, error: Exception) -> None:
-        downstream, self._downstream = self._downstream, None
-        if downstream is None:
-            report_undeliverable(error)
+    def _misbehaved(self) -> None:
+        """Upstream sent an item it was not asked for, or sent one after it ended."""
+        if self._ended is not None:
+            problem = f"called on_next after {self._ended} (Reactive Streams rule 1.7)"
         else:
-            self._upstream = None
+            problem = (
+                f"emitted item #{self._count - self._remaining} but was asked for only "
+                f"{self._requested_upstream}"
+            )
+        downstream, self._downstream = self._downstream, None
+        if downstream is not None:
+            upstream, self._upstream = self._upstream, None
+            if upstream is not None:
+                upstream.cancel()
+            downstream.on_error(
+                MissingBackpressureError(
+                    f"upstream of take({self._count}) {problem} (Reactive Streams rule 1.1)"
+                )
+            )
+        elif not self._reported:
+            self._reported = True
+            if self._ended is None:
+                problem += " after it was cancelled (Reactive Streams rules 1.1, 3.12)"
+            report_undeliverable(
+                ProtocolViolationError(
+                    f"upstream of take({self._count}) {problem}; extra items are dropped"
+                )
+            )
+
+    def _end(self, signal: str, error: Exception | None) -> Subscriber[Any] | None:
+        """Record upstream's terminal signal; the downstream to tell, if any."""
+        if self._ended is not None:
+            violation = ProtocolViolationError(
+                f"upstream of take({self._count}) called {signal} after {self._ended} "
+                "(Reactive Streams rule 1.7)"
+            )
+            violation.__cause__ = error
+            report_undeliverable(violation)
+            return None
+        self._ended = signal
+        self._upstream = None
+        downstream, self._downstream = self._downstream, None
+        if downstream is None and error is not None:
+            report_undeliverable(error)
+        return downstream
+
+    def on_error(self, error: Exception) -> None:
+        downstream = self._end("on_error", error)
+        if downstream is not None:
             downstream.on_error(error)
 
     def on_completed(self) -> None:
-        downstream, self._downstream = self._downstream, None
+        downstream = self._end("on_completed", None)
         if downstream is not None:
-            self._upstream = None
             downstream.on_completed()
 
     # -- Subscription (downstream side) -----------------------------------------------------
