@@ -163,12 +163,15 @@ class _Link:
             self.segment._upstream_terminated(self, None)
 
     def cancel(self, in_flight: int = UNBOUNDED) -> None:
-        """Cancel upstream, which may still deliver ``in_flight`` items; idempotent."""
+        """Cancel upstream, which may still deliver ``in_flight`` items; idempotent.
+
+        After upstream ended its subscription counts as cancelled already (rules 1.6, 2.4):
+        it is not called again, least of all from inside its on_completed (rule 2.3).
+        """
         subscription, self.subscription = self.subscription, None
-        if subscription is not None:
-            if self.ended is None:
-                self.in_flight = in_flight
-                self.on_next = self._next_after_cancel  # before cancel(): it may emit inside
+        if subscription is not None and self.ended is None:
+            self.in_flight = in_flight
+            self.on_next = self._next_after_cancel  # before cancel(): it may emit inside
             subscription.cancel()
 
     def _end(self, signal: str, error: Exception | None) -> bool:
