@@ -41,8 +41,12 @@ import reactivex.operators as ops
 from reactivex.testing import TestScheduler
 
 from rxspike import (
+    UNBOUNDED,
     Flowable,
     GenerateSink,
+    LambdaSubscriber,
+    RequestSubscriber,
+    Subscriber,
     defer,
     emitter,
     empty,
@@ -66,7 +70,12 @@ from rxspike.operators import (
     take,
     throttle,
 )
-from rxspike.testing import PublisherVerification
+from rxspike.testing import (
+    ManualPublisher,
+    PublisherVerification,
+    SubscriberVerification,
+    TestSubscriber,
+)
 
 
 @dataclass(frozen=True)
@@ -372,3 +381,88 @@ FLOW_CONTROL: list[Case] = [
 
 #: Everything tests/test_conformance.py checks. Append new cases to the list they belong to.
 CASES: list[Case] = [*SOURCES, *OPERATORS, *PIPES, *FLOW_CONTROL]
+
+
+# -- subscribers ---------------------------------------------------------------------------------
+#
+# The subscriber rules run against rxspike's own subscribers: the end-user ones, and the
+# subscriber each operator puts upstream (got hold of through a ManualPublisher). A factory
+# returns a fresh subscriber that nothing has called yet; it runs inside the test's event loop.
+
+
+@dataclass(frozen=True)
+class SubscriberCase:
+    """One subscriber under test: ``factory()`` makes a fresh one."""
+
+    name: str
+    factory: Callable[[], Subscriber[Any]]
+    #: How to make it ask for items, if it does not on its own in on_subscribe.
+    trigger_request: Callable[[Any], None] | None = None
+    skip: Mapping[str, str] = field(default_factory=dict)
+
+    def verification(self) -> SubscriberVerification:
+        return SubscriberVerification(
+            self.factory, trigger_request=self.trigger_request, skip=self.skip
+        )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def upstream_subscriber(operator: Callable[[Flowable[Any]], Flowable[Any]], demand: int) -> Any:
+    """The subscriber ``operator`` puts upstream, with ``demand`` requested downstream."""
+    upstream: ManualPublisher[Any] = ManualPublisher()
+    operator(upstream).subscribe(TestSubscriber(initial_request=demand))
+    return upstream.subscriber
+
+
+#: Keeps the first ``__anext__`` of each iterator alive while its receiver is checked.
+_ITERATION_STEPS: list[Any] = []
+
+
+def async_iterator_receiver() -> Any:
+    """The subscriber behind ``async for``: subscribed by running the first ``__anext__``
+    up to its first wait (needs the running event loop)."""
+    upstream: ManualPublisher[Any] = ManualPublisher()
+    iterator = upstream.iterate(prefetch=4)
+    step = iterator.__anext__()
+    step.send(None)  # subscribes, then waits for an item
+    _ITERATION_STEPS.append((iterator, step))
+    return upstream.subscriber
+
+
+def _ignore(_: Any) -> None:
+    pass
+
+
+def _request_one(subscriber: Any) -> None:
+    subscriber.request(1)
+
+
+SUBSCRIBERS: list[SubscriberCase] = [
+    SubscriberCase("LambdaSubscriber(on_next)", lambda: LambdaSubscriber(_ignore)),
+    SubscriberCase(
+        "LambdaSubscriber(all callbacks)",
+        lambda: LambdaSubscriber(_ignore, _ignore, lambda: None),
+    ),
+    SubscriberCase("RequestSubscriber", lambda: RequestSubscriber(_ignore), _request_one),
+    SubscriberCase(
+        "TestSubscriber",
+        TestSubscriber,
+        _request_one,
+        skip={"2.4": "forwards request/cancel after the end on purpose, to test publishers"},
+    ),
+    SubscriberCase("async iterator receiver", async_iterator_receiver),
+    SubscriberCase(
+        "fuse(map) link, unbounded",
+        lambda: upstream_subscriber(lambda f: f.pipe(ops.map(str)), UNBOUNDED),
+    ),
+    SubscriberCase(
+        "fuse(map, prefetch=4) link, bounded",
+        lambda: upstream_subscriber(lambda f: f.pipe(fuse(ops.map(str), prefetch=4)), 2),
+    ),
+    SubscriberCase(
+        "limit_rate(4) link", lambda: upstream_subscriber(lambda f: f.pipe(limit_rate(4)), 2)
+    ),
+    SubscriberCase("take(5)", lambda: upstream_subscriber(lambda f: f.pipe(take(5)), 2)),
+]

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from rxspike.testing import PublisherVerification
+from rxspike.testing import PublisherVerification, SubscriberVerification
 
-from .conformance_cases import CASES, Case
+from .conformance_cases import CASES, SUBSCRIBERS, Case, SubscriberCase
 
 
 @pytest.mark.parametrize("rule", PublisherVerification.rule_ids())
@@ -23,3 +23,10 @@ async def test_publisher_rule_on_the_callers_loop(rule: str) -> None:
     # The same rules through acheck(): the publisher runs on the test's own event loop.
     case = next(c for c in CASES if c.name == "from_async_iterable")
     await case.verification().acheck(rule)
+
+
+@pytest.mark.parametrize("rule", SubscriberVerification.rule_ids())
+@pytest.mark.parametrize("case", SUBSCRIBERS, ids=str)
+async def test_subscriber_rule(case: SubscriberCase, rule: str) -> None:
+    # Async only so that subscribers which need the running loop (async for) can be made.
+    case.verification().check(rule)

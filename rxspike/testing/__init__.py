@@ -46,6 +46,7 @@ from ._publisher_rules import (
     verify_publisher,
 )
 from ._runner import Publisher
+from ._subscriber_rules import SubscriberRule, SubscriberVerification, verify_subscriber
 from ._test_subscriber import DEFAULT_TIMEOUT, Signal, SignalKind, TestSubscriber, Violation
 
 __all__ = [
@@ -61,10 +62,13 @@ __all__ = [
     "RuleViolation",
     "Signal",
     "SignalKind",
+    "SubscriberRule",
+    "SubscriberVerification",
     "TestSubscriber",
     "UndeliverableErrors",
     "VerificationReport",
     "Violation",
     "capture_undeliverable",
     "verify_publisher",
+    "verify_subscriber",
 ]

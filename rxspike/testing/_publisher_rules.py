@@ -640,6 +640,38 @@ RULES: tuple[PublisherRule, ...] = (
 _BY_ID = {rule.id: rule for rule in RULES}
 
 
+def run_outcome(rule_id: str, run: Callable[[str], None]) -> tuple[str, str, BaseException | None]:
+    try:
+        run(rule_id)
+    except RuleSkipped as skipped:
+        return rule_id, "skipped", skipped
+    except AssertionError as failure:
+        return rule_id, "failed", failure
+    return rule_id, "passed", None
+
+
+def make_report(outcomes: list[tuple[str, str, BaseException | None]]) -> VerificationReport:
+    report = VerificationReport(
+        passed=tuple(rule_id for rule_id, what, _ in outcomes if what == "passed"),
+        skipped=tuple(
+            (rule_id, error.reason)
+            for rule_id, what, error in outcomes
+            if what == "skipped" and isinstance(error, RuleSkipped)
+        ),
+        failed=tuple(
+            (rule_id, error)
+            for rule_id, what, error in outcomes
+            if what == "failed" and isinstance(error, AssertionError)
+        ),
+    )
+    if report.failed:
+        first = report.failed[0][1]
+        rule = first.rule if isinstance(first, RuleViolation) else report.failed[0][0]
+        listed = "\n".join(f"  [{rule_id}] {error}" for rule_id, error in report.failed)
+        raise RuleViolation(rule, f"{len(report.failed)} check(s) failed:\n{listed}")
+    return report
+
+
 class PublisherVerification:
     """Checks a publisher against the Reactive Streams publisher rules (the TCK, in Python).
 
@@ -795,7 +827,7 @@ class PublisherVerification:
         Raises:
             RuleViolation: listing every broken rule (the first one's number in ``rule``).
         """
-        return self._report([self._outcome(rule.id, self.check) for rule in RULES])
+        return make_report([run_outcome(rule.id, self.check) for rule in RULES])
 
     async def averify(self) -> VerificationReport:
         """:meth:`verify` from a coroutine (see :meth:`acheck`)."""
@@ -809,39 +841,7 @@ class PublisherVerification:
                 outcomes.append((rule.id, "failed", failure))
             else:
                 outcomes.append((rule.id, "passed", None))
-        return self._report(outcomes)
-
-    @staticmethod
-    def _outcome(rule_id: str, run: Callable[[str], None]) -> tuple[str, str, BaseException | None]:
-        try:
-            run(rule_id)
-        except RuleSkipped as skipped:
-            return rule_id, "skipped", skipped
-        except AssertionError as failure:
-            return rule_id, "failed", failure
-        return rule_id, "passed", None
-
-    @staticmethod
-    def _report(outcomes: list[tuple[str, str, BaseException | None]]) -> VerificationReport:
-        report = VerificationReport(
-            passed=tuple(rule_id for rule_id, what, _ in outcomes if what == "passed"),
-            skipped=tuple(
-                (rule_id, error.reason)
-                for rule_id, what, error in outcomes
-                if what == "skipped" and isinstance(error, RuleSkipped)
-            ),
-            failed=tuple(
-                (rule_id, error)
-                for rule_id, what, error in outcomes
-                if what == "failed" and isinstance(error, AssertionError)
-            ),
-        )
-        if report.failed:
-            first = report.failed[0][1]
-            rule = first.rule if isinstance(first, RuleViolation) else report.failed[0][0]
-            listed = "\n".join(f"  [{rule_id}] {error}" for rule_id, error in report.failed)
-            raise RuleViolation(rule, f"{len(report.failed)} check(s) failed:\n{listed}")
-        return report
+        return make_report(outcomes)
 
     def _start(self, rule_id: str) -> PublisherRule:
         rule = self._rule(rule_id)
