@@ -251,6 +251,10 @@ class FlowWriter(Generic[T]):
         receiver = self._receiver
         write_limit = self._options.write_limit
         keepalive = self._encoder.keepalive
+        time_slice = self._options.time_slice
+        protocol, payload_writer = self._protocol, self._payload_writer
+        now = self._loop.time
+        next_yield = 0.0
         while self._stop_reason is None:
             data, count = receiver.take(write_limit)
             if not count:
@@ -259,15 +263,23 @@ class FlowWriter(Generic[T]):
                 self._replenish()
                 if not receiver.chunks and not receiver.finished:
                     await self._idle()
+                    next_yield = now() + time_slice  # waiting gave the loop its turns
                     if self._heartbeat_due and keepalive and not receiver.chunks:
                         await self._send(response, keepalive)
                 continue
-            await self._send(response, data)
+            # The hot path: _send() inlined.
+            started = self._blocked_since = now()
+            await response.write(data)  # aiohttp itself drains in here now and then
+            if protocol.writing_paused:
+                await payload_writer.drain()
+            self._blocked_since = None
             self._items += count
             self._bytes += len(data)
             self._writes += 1
             self._replenish()
-            await asyncio.sleep(0)  # one turn for every other task, whatever write() did
+            if started >= next_yield:  # wrote for a time slice: every other task gets a turn
+                await asyncio.sleep(0)
+                next_yield = now() + time_slice
 
     async def _send(self, response: web.StreamResponse, data: bytes, *, eof: bool = False) -> None:
         """Write (and with ``eof`` end the body), waiting while the transport is above its

@@ -35,7 +35,7 @@ class StreamOptions:
     """
 
     #: Items requested from the source but not yet handed to the socket, at most.
-    max_items_ahead: int = 256
+    max_items_ahead: int = 1024
     #: Encoded bytes waiting to be sent (queued, plus the transport's write buffer) beyond
     #: which no more items are requested. One item larger than this is still sent whole.
     max_bytes_ahead: int = 256 * 1024
@@ -53,6 +53,10 @@ class StreamOptions:
     #: End the stream (reason ``timeout``) when the client has not taken any bytes for this
     #: many seconds while the writer waits for it; ``None``: wait as long as the client lives.
     send_timeout: float | None = None
+    #: A writer that keeps finding frames to write yields to the event loop once it has
+    #: written for this many seconds (0: after every write). Lower gives other tasks a turn
+    #: sooner; higher saves the cost of a loop turn per write (about 5 % at 64 KiB writes).
+    time_slice: float = 0.0002
     #: When no item came for this many seconds, write the format's keep-alive (an SSE
     #: comment); ``None``: never. Formats without a keep-alive frame ignore it.
     heartbeat: float | None = None
@@ -72,6 +76,11 @@ class StreamOptions:
                     f"StreamOptions.{name} must be None or a positive number of seconds, "
                     f"got {value!r}"
                 )
+        if isinstance(self.time_slice, bool) or not self.time_slice >= 0:
+            raise ValueError(
+                "StreamOptions.time_slice must be a number of seconds >= 0, "
+                f"got {self.time_slice!r}"
+            )
         if not isinstance(self.on_error, ErrorEnd):
             raise ValueError(f"StreamOptions.on_error must be an ErrorEnd, got {self.on_error!r}")
         validate_statuses(self.statuses)
