@@ -17,9 +17,15 @@ def serve(host: str, port: int) -> None:
       curl -N 'http://127.0.0.1:8080/stream?format=ndjson&count=10&fail_after=3'
       curl 'http://127.0.0.1:8080/metrics'
     """
+    import logging
+
     from aiohttp import web
 
     from ..web.demo import create_app
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     click.echo(f"rxspike demo server on http://{host}:{port} (GET /stream, GET /metrics)")
     web.run_app(create_app(), host=host, port=port, print=None)

@@ -8,10 +8,12 @@ from typing import Any
 import aiohttp
 import pytest
 import reactivex
+import reactivex.operators as ops
 from aiohttp import web
 
 import rxspike
 import rxspike.web as rw
+from rxspike.operators import Overflow
 from rxspike.web._source import as_flowable
 
 from .conftest import ServeFactory, read_all, run_curl
@@ -204,3 +206,20 @@ def test_options_reject_nonsense() -> None:
         rw.StreamOptions(statuses={KeyError: 200})
     with pytest.raises(TypeError, match=r"source must be a rxspike\.Flowable"):
         as_flowable([1, 2], 10)  # type: ignore[arg-type]
+
+
+async def test_signals_from_another_thread(
+    serve: ServeFactory, session: aiohttp.ClientSession
+) -> None:
+    """A source that emits on a worker thread: items are handed to the loop, in order."""
+    from reactivex.scheduler import NewThreadScheduler
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        pushed = reactivex.from_iterable(range(500)).pipe(ops.subscribe_on(NewThreadScheduler()))
+        flow = rxspike.from_observable(pushed, 1000, Overflow.ERROR)
+        return await rw.ndjson(request, flow)
+
+    served = await serve(handler)
+    async with session.get(served.url) as response:
+        body = await response.read()
+    assert body == b"".join(b"%d\n" % n for n in range(500))
