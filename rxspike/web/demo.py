@@ -424,8 +424,8 @@ async def metrics_handler(request: web.Request) -> web.Response:
         {
             "id": s.id,
             "request": s.request,
-            "items": s.items,
-            "bytes": s.bytes,
+            "items_sent": s.items,
+            "bytes_sent": s.bytes,
             "writes": s.writes,
             "queued_high_water": s.queued_high_water,
             "duration": round(s.duration, 3),

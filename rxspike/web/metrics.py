@@ -90,8 +90,8 @@ class Totals:
             "open": self.open,
             "started": self.started,
             "ended": dict(self.ended),
-            "items": self.items,
-            "bytes": self.bytes,
+            "items_sent": self.items,
+            "bytes_sent": self.bytes,
             "dropped": self.dropped,
         }
 

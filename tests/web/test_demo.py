@@ -162,7 +162,7 @@ async def test_metrics(demo_server: Served, session: aiohttp.ClientSession) -> N
     assert metrics["open"] == 0 and metrics["streams"] == []
     assert metrics["started"] == 2
     assert metrics["ended"]["completed"] == 1 and metrics["ended"]["failed"] == 1
-    assert metrics["items"] == 7 and metrics["bytes"] > 0
+    assert metrics["items_sent"] == 7 and metrics["bytes_sent"] > 0
     assert set(metrics["ended"]) == {
         "completed", "failed", "client_gone", "timeout", "shutdown", "cancelled",
     }  # fmt: skip
