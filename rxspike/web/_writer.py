@@ -219,6 +219,8 @@ class FlowWriter(Generic[T]):
             self._finish(EndReason.COMPLETED)
             return web.Response(status=self._encoder.empty_status, headers=self._headers)
         response = self._response = self._new_response()
+        if self._request.method == "HEAD":
+            return await self._head(response)
         try:
             await self._start(response)
             await self._pump(response)
@@ -226,6 +228,16 @@ class FlowWriter(Generic[T]):
             self._stop_reason = self._stop_reason or EndReason.CLIENT_GONE
             receiver.cancel()
         return await self._end(response)
+
+    async def _head(self, response: web.StreamResponse) -> web.StreamResponse:
+        """HEAD: the status and headers a GET would get, and no body (RFC 9110, 9.3.2)."""
+        self._receiver.cancel()
+        self._state = WriterState.STREAMING
+        with contextlib.suppress(ConnectionError):
+            await response.prepare(self._request)
+            await response.write_eof()
+        self._finish(EndReason.COMPLETED)
+        return response
 
     def _new_response(self) -> web.StreamResponse:
         response = web.StreamResponse(status=self._status, headers=self._headers)

@@ -223,3 +223,25 @@ async def test_signals_from_another_thread(
     async with session.get(served.url) as response:
         body = await response.read()
     assert body == b"".join(b"%d\n" % n for n in range(500))
+
+
+async def test_head_gets_the_headers_and_no_body(
+    serve: ServeFactory, session: aiohttp.ClientSession
+) -> None:
+    cleanups: list[int] = []
+
+    def forever(n: int, sink: rxspike.GenerateSink[str]) -> int:
+        sink.next(str(n))
+        return n + 1
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await rw.sse(request, rxspike.generate(lambda: 0, forever, cleanups.append))
+
+    served = await serve(handler)
+    async with session.head(served.url) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "text/event-stream"
+        assert await response.read() == b""
+    [stats] = await served.wait_ended()
+    assert (stats.reason, stats.items) == (rw.EndReason.COMPLETED, 0)
+    assert len(cleanups) == 1
