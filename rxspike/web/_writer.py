@@ -66,12 +66,14 @@ class FlowWriter(Generic[T]):
       a JSON body, an empty stream the encoder's ``empty_status``.
     - Then, each round: whatever frames are queued go out as one write (up to
       ``write_limit`` bytes), the writer waits for the transport if it is over its
-      high-water mark, requests as many items as the item and byte bounds allow, and yields
-      to the event loop once, so one fast stream cannot starve the others.
+      high-water mark, and requests as many items as the item and byte bounds allow. After
+      ``time_slice`` seconds of writing it yields to the event loop, so one fast stream
+      cannot starve the others.
     - An error after the headers writes the encoder's error frame, then aborts or closes
       per ``options.on_error``.
-    - A client that leaves is noticed by the write that fails, by the disconnect watcher while
-      idle, or by aiohttp's handler cancellation; upstream is cancelled once, at once.
+    - A client that leaves is noticed by the write that fails, by the watcher's tick while
+      idle, or by aiohttp's handler cancellation; upstream is cancelled once, at once. The
+      same tick ends a stream whose client took nothing for ``send_timeout`` seconds.
     """
 
     def __init__(
