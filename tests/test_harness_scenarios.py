@@ -200,6 +200,7 @@ def _fake_metrics() -> dict[str, Any]:
         "peak_rss_mib": 40.0,
         "heap_series": {"t_s": [0.0, 0.5, 1.0], "heap_mib": [0.5, 1.0, 0.6]},
         "flamegraph": None,
+        "server_tracebacks": 0,
     }
     variants = {
         label: {"timing": timing, "accounting": accounting, "memory": memory}
@@ -248,7 +249,7 @@ def test_report_from_metrics_alone(tmp_path: Path) -> None:
     written = write_report(tmp_path)
     report = (tmp_path / "REPORT.md").read_text()
     assert "| `pull` | 1000 | 1.50 |" in report
-    assert "| `push-unbounded` | 10 / 10 | 0 | 0 | 1/1 in 3/4 ms | 2/2 | - |" in report
+    assert "| `push-unbounded` | 10 / 10 | 0 | 0 | 1/1 in 3/4 ms | 2/2 | - | 0 |" in report
     pngs = [path for key, path in written.items() if key.startswith("plot:")]
     assert {p.name for p in pngs} >= {"demo-heap.png", "demo-throughput.png", "demo-sweep.png"}
     for png in pngs:

@@ -85,7 +85,7 @@ def _bars(
     return _save(plt, figure, out, name)
 
 
-def heap_growth_overview(plt: Any, metrics: Mapping[str, Any], out: Path) -> str | None:
+def peak_heap_overview(plt: Any, metrics: Mapping[str, Any], out: Path) -> str | None:
     scenarios = list(metrics["scenarios"].values())
     labels: list[str] = []
     for scenario in scenarios:
@@ -94,23 +94,24 @@ def heap_growth_overview(plt: Any, metrics: Mapping[str, Any], out: Path) -> str
                 labels.append(label)
     if not any("memory" in e for s in scenarios for e in s["variants"].values()):
         return None
+    plt.rcParams["axes.prop_cycle"] = plt.cycler(color=plt.get_cmap("tab10").colors)
     figure, axes = plt.subplots(figsize=(10, 4.5))
     width = 0.8 / max(len(labels), 1)
     for i, label in enumerate(labels):
         values = [
-            s["variants"].get(label, {}).get("memory", {}).get("heap_growth_mib", 0.0)
+            s["variants"].get(label, {}).get("memory", {}).get("peak_heap_mib", 0.0)
             for s in scenarios
         ]
         positions = [x + i * width - 0.4 + width / 2 for x in range(len(scenarios))]
         axes.bar(positions, values, width=width, label=label)
     axes.set_xticks(range(len(scenarios)))
     axes.set_xticklabels([s["name"] for s in scenarios], rotation=15, ha="right", fontsize=8)
-    axes.set_yscale("symlog", linthresh=1.0)
-    axes.set_ylabel("heap growth under load (MiB, symlog)")
-    axes.set_title("Heap growth above the idle server, per scenario and approach")
+    axes.set_yscale("log")
+    axes.set_ylabel("peak heap (MiB, log scale)")
+    axes.set_title("Server peak heap (memray), per scenario and approach")
     axes.grid(axis="y", alpha=0.3)
     axes.legend(fontsize=7, ncol=2)
-    return _save(plt, figure, out, "overview-heap-growth.png")
+    return _save(plt, figure, out, "overview-peak-heap.png")
 
 
 def sweep(plt: Any, scenario: Mapping[str, Any], out: Path) -> str | None:
@@ -171,7 +172,7 @@ def draw_all(metrics: Mapping[str, Any], run_dir: Path) -> dict[str, dict[str, s
             "sweep": sweep(plt, scenario, out),
         }
         written[name] = {k: v for k, v in paths.items() if v is not None}
-    overview = heap_growth_overview(plt, metrics, out)
+    overview = peak_heap_overview(plt, metrics, out)
     if overview is not None:
-        written["overview"] = {"heap_growth": overview}
+        written["overview"] = {"heap": overview}
     return written

@@ -99,6 +99,7 @@ TABLES: dict[str, list[tuple[str, Cell]]] = {
         ("left: cleaned in p50/max", _cleanup),
         ("finalizers ran", _finalized),
         ("client errors", _errors),
+        ("tracebacks logged", _col("memory.server_tracebacks", 0)),
     ],
 }
 
@@ -203,15 +204,32 @@ def write_markdown(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[s
         "",
         f"Timing columns are medians of {settings['timing_repeats']} untracked pass(es); memory "
         "columns come from one pass with the server under a memray Tracker (which slows it "
-        "2.6-4.8x, so its timings are not reported); accounting adds up every pass. "
+        "2.6-4.8x, so its timings are not reported); accounting adds up every pass; "
+        "tracebacks are those the server logged during the tracked pass. "
         "MB = 10^6 bytes; MiB = 2^20 bytes. Flamegraphs and the side-by-side viewer: "
         "[index.html](index.html) (not committed for the reference run: `make scenarios` "
         "regenerates them).",
         "",
     ]
-    overview = figures.get("overview", {}).get("heap_growth")
+    lines += [
+        "Columns: *items/s* and *MB/s* count what all clients received over the pass; "
+        "*first item* is from sending the request to the first whole item; *gap* is the "
+        "time between consecutive items at one client; *loop lag* is how late the server's "
+        "5 ms sampler woke up. *Peak heap* is memray's exact high-water mark of the server's "
+        "heap; *growth* is the highest heap snapshot during the load minus the heap just "
+        "before it, and *per client* divides that by the clients (pymalloc takes small-object "
+        "memory in 1 MiB arenas, so differences below 1 MiB are allocator granularity). "
+        "*Expected* items are the whole stream for a client that read to the end, else every "
+        "sequence number up to the last one it got; *dropped* is the server's count of items "
+        "its overflow strategy discarded; *lost* is what went missing beyond that (must be 0). "
+        "*Cleaned* counts clients that left on purpose whose source was released and handler "
+        "ended, with the time from the disconnect; *finalizers ran* counts every stream whose "
+        "source was released (cancelled, disposed, closed or completed).",
+        "",
+    ]
+    overview = figures.get("overview", {}).get("heap")
     if overview:
-        lines += [f"![heap growth overview]({overview})", ""]
+        lines += [f"![peak heap overview]({overview})", ""]
     sources = approach_sources()
     if sources:
         lines += ["## Approaches", ""]
@@ -344,6 +362,8 @@ def write_index(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[str,
 def write_report(run_dir: Path) -> dict[str, Path]:
     """Redraw everything from ``run_dir/metrics.json``; returns the files written."""
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    for stale in (run_dir / "plots").glob("*.png"):
+        stale.unlink()
     figures = plots.draw_all(metrics, run_dir)
     written = {
         "report": write_markdown(metrics, run_dir, figures),

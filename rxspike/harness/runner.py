@@ -268,7 +268,9 @@ class Runner:
             )
             time.sleep(SETTLE_S)  # snapshots of the server after the load: what it kept
         profile = read_profile(capture, summary["started_at"], summary["ended_at"] + SETTLE_S)
-        return summary, profile.as_json(scenario.clients.count)
+        figures = profile.as_json(scenario.clients.count)
+        figures["server_tracebacks"] = count_tracebacks(log)
+        return summary, figures
 
     def _flamegraphs(self, results: dict[str, Any], captures: list[tuple[str, str, Path]]) -> None:
         """Render a plain and a temporal flamegraph per capture, two renderers at a time."""
@@ -292,6 +294,16 @@ class Runner:
                 entry = results[scenario]["variants"][label]
                 entry.setdefault("memory", {}).update(future.result())
                 self.progress(Step("flamegraph", scenario, label).label)
+
+
+def count_tracebacks(log: Path) -> int:
+    """Error tracebacks the server logged: aiohttp logs ``Error handling request`` and a
+    traceback for each handler that raised (a chained traceback counts once)."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return 0
+    return text.count("Error handling request")
 
 
 def _slim(summary: dict[str, Any]) -> dict[str, Any]:
