@@ -309,29 +309,40 @@ class FlowWriter(Generic[T]):
         self._blocked_since = None
 
     def _replenish(self) -> None:
-        """Request what the item and byte bounds allow, given what is queued and in flight."""
+        """Request what the item and byte bounds allow, given what is queued and in flight.
+
+        While items are still queued or on their way, it waits until half the window is free
+        and asks for that much at once: fewer, larger requests. With nothing in hand it
+        always asks for at least one item, so the stream never stalls on its own bounds.
+        """
         receiver = self._receiver
         if receiver.finished:
             return
         options = self._options
         queued = len(receiver.chunks)
         outstanding = receiver.outstanding
-        free = options.max_items_ahead - outstanding - queued
-        if free <= 0:
+        busy = queued or outstanding
+        if not self._items:  # before the first write: one item, to learn the frame size
+            if not busy:
+                receiver.request(1)
             return
-        if not self._items:
-            wanted = 1
-        else:
-            transport = self._request.transport
-            buffered = transport.get_write_buffer_size() if transport is not None else 0
-            mean = max(1, self._bytes // self._items)
-            ahead = buffered + (receiver.queued_bytes() if queued else 0) + outstanding * mean
-            wanted = (options.max_bytes_ahead - ahead) // mean
-        n = min(free, wanted)
-        if n <= 0:
-            if outstanding or queued:
-                return  # what is coming or waiting keeps the writer busy
-            n = 1  # never starve: one item always fits
+        mean = self._bytes // self._items or 1
+        transport = self._request.transport
+        ahead = (
+            (transport.get_write_buffer_size() if transport is not None else 0)
+            + (receiver.queued_bytes() if queued else 0)
+            + outstanding * mean
+        )
+        n = min(
+            options.max_items_ahead - outstanding - queued,
+            (options.max_bytes_ahead - ahead) // mean,
+        )
+        if busy:
+            window = min(options.max_items_ahead, options.max_bytes_ahead // mean)
+            if n < (window + 1) // 2:
+                return  # what is queued or coming keeps the writer busy meanwhile
+        elif n <= 0:
+            n = 1  # one item always fits
         receiver.request(n)
 
     async def _idle(self) -> None:
