@@ -5,14 +5,14 @@ One call in a handler, with demand taken from the socket::
     async def events(request: web.Request) -> web.StreamResponse:
         return await rxspike.web.sse(request, flow)
 
-Imports the demand core, the operators and the bridges; nothing above them.
+Imports the demand core, the operators and the bridges; nothing above them. The demo server
+(``rxspike serve``) lives in :mod:`rxspike.web.demo`.
 """
 
 from ._disconnect import POLL_INTERVAL
 from ._errors import DEFAULT_STATUSES, ErrorInfo, describe_error
 from ._writer import FlowWriter, WriterState
 from .application import REGISTRY_KEY, registry_for, setup
-from .demo import create_app
 from .encoders import NDJSON, SSE, Encoder, Raw, ServerSentEvent
 from .metrics import EndReason, StreamRegistry, StreamStats, Totals, default_registry
 from .options import DEFAULT_PUSH_CAPACITY, ErrorEnd, StreamOptions
@@ -37,7 +37,6 @@ __all__ = [
     "StreamStats",
     "Totals",
     "WriterState",
-    "create_app",
     "default_registry",
     "describe_error",
     "ndjson",
