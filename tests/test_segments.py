@@ -203,3 +203,17 @@ def test_a_segment_inside_a_reactivex_trampoline_does_not_run_away() -> None:
 
     CurrentThreadScheduler.singleton().schedule(inside)
     assert items == [0, 0, 1, -1, 2, -2, 3, -3, 4, -4]
+
+
+def test_an_upstream_error_comes_after_the_items_queued_before_it() -> None:
+    def two_then_fail(state: int, sink: rxspike.GenerateSink[int]) -> int:
+        if state == 2:
+            sink.error(TimeoutError("source gave up"))
+        else:
+            sink.next(state)
+        return state + 1
+
+    flow = rxspike.generate(lambda: 0, two_then_fail).pipe(ops.map(lambda x: x * 10))
+    result = _bounded(flow, batch=1)
+    assert result["items"] == [0, 10]
+    assert [type(e) for e in result["errors"]] == [TimeoutError]

@@ -160,3 +160,11 @@ def test_generator_finally_runs_when_the_stream_completes_or_is_cancelled() -> N
     result = _record(rxspike.from_iterable(counting(seen)), request=5)
     result["subscriber"].cancel()
     assert seen.finalized == 2
+
+
+def test_a_subscribe_function_that_raises_fails_the_subscriber() -> None:
+    def broken(subscriber: rxspike.Subscriber[int]) -> None:
+        raise MemoryError("no room")
+
+    result = _record(rxspike.Flowable(broken))
+    assert [type(e) for e in result["errors"]] == [MemoryError]

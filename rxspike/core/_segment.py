@@ -532,15 +532,11 @@ class _Segment(WorkLoop):
             inlet = self._inlet
             if inlet is None:
                 return
-            if (
-                self._upstream_done
-                and not self._inlet_closed
-                and (self._upstream_error is not None or not inputs)
-            ):
-                # An upstream error overtakes queued items (fail fast, as RxJava's observeOn);
-                # completion waits until they went through.
+            if self._upstream_done and not self._inlet_closed and not inputs:
+                # The end of upstream, error or not, goes into the operators after the items
+                # queued before it, as in plain reactivex: a fused segment is no asynchronous
+                # boundary, so it must not reorder (Reactor's publishOn delays errors alike).
                 self._inlet_closed = True
-                inputs.clear()
                 self._feeding = get_ident()
                 try:
                     if self._upstream_error is None:

@@ -84,11 +84,22 @@ class Flowable(Observable[T]):
         return self.subscribe(observer, scheduler=scheduler)
 
     def subscribe_flow(self, subscriber: Subscriber[T]) -> None:
-        """Subscribe with Reactive Streams semantics: ``on_subscribe`` comes first, always."""
+        """Subscribe with Reactive Streams semantics: ``on_subscribe`` comes first, always.
+
+        If the subscribe function raises, the subscriber gets an empty subscription and
+        ``on_error`` (Reactor's ``reportThrowInSubscribe``); had it already been subscribed,
+        it rejects the second subscription as rule 2.5 requires and the error is reported.
+        """
         try:
             self._subscribe_flow(subscriber)
-        except Exception as error:  # a broken subscribe function: nobody else can hear it
-            report_undeliverable(error)
+        except Exception as error:
+            from .sources import NO_DEMAND
+
+            try:
+                subscriber.on_subscribe(NO_DEMAND)
+                subscriber.on_error(error)
+            except Exception as late:
+                report_undeliverable(late)
 
     def pipe(self, *operators: Callable[[Any], Any]) -> Flowable[Any]:  # type: ignore[override]
         """Apply operators left to right, fusing runs of reactivex operators into segments.
