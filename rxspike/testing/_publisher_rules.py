@@ -140,13 +140,19 @@ class _Check:
         )
         self.require_values(subscriber, n, why)
 
+    def stop_at(self, n: int) -> int | None:
+        """``cancel_after`` for a subscriber that keeps asking: an infinite synchronous
+        publisher would otherwise emit forever inside ``subscribe``."""
+        return None if self.finite else n
+
     def finish(self, subscriber: TestSubscriber[Any], n: int, why: str) -> None:
         """Finite: wait for ``n`` items and completion. Infinite: ``n`` items, then cancel."""
         if self.finite:
             self.require_completed(subscriber, n, why)
         else:
             subscriber.wait_for_values(n)
-            subscriber.cancel()
+            if not subscriber.is_cancelled:
+                subscriber.cancel()
 
     def collect_until_dead(self, ref: weakref.ref[Any], what: str) -> None:
         deadline = time.monotonic() + self.timeout
@@ -387,14 +393,23 @@ def _check_2_13(c: _Check) -> None:
 
 def _check_3_2(c: _Check) -> None:
     elements = min(c.max_elements, 10)
-    subscriber = c.subscribe(c.publisher(elements), initial_request=1, request_per_item=1)
+    subscriber = c.subscribe(
+        c.publisher(elements),
+        initial_request=1,
+        request_per_item=1,
+        cancel_after=c.stop_at(elements),
+    )
     c.finish(subscriber, elements, "request(1) from on_subscribe and each on_next")
 
 
 def _check_3_3(c: _Check) -> None:
     elements = min(c.max_elements, c.verification.recursion_elements)
     subscriber = c.subscribe(
-        c.publisher(elements), initial_request=1, request_per_item=1, track_stack_depth=True
+        c.publisher(elements),
+        initial_request=1,
+        request_per_item=1,
+        track_stack_depth=True,
+        cancel_after=c.stop_at(elements),
     )
     c.finish(subscriber, elements, "request(1) from each on_next")
     depths = subscriber.stack_depths
@@ -527,7 +542,8 @@ def _check_3_17(c: _Check) -> None:
         ("request(2**70), beyond the 64-bit range", [2**70]),
     ]
     for what, requests in plans:
-        subscriber = c.new_subscriber()
+        # An infinite publisher would emit forever inside the first request: stop it.
+        subscriber = c.new_subscriber(cancel_after=c.stop_at(elements))
         for n in requests:
             subscriber.request(n)  # kept until on_subscribe, then made back to back
         c.subscribe(c.publisher(elements), subscriber)
@@ -858,11 +874,13 @@ class PublisherVerification:
                     rule.check(check)
                 finally:
                     check.cleanup()
-                check.verify_subscribers()
-            except RuleViolation:
-                raise
             except AssertionError as failure:
+                # What the watching subscribers saw is the root cause: report it first.
+                check.verify_subscribers()
+                if isinstance(failure, RuleViolation):
+                    raise
                 raise RuleViolation(rule.spec, f"{rule.title}: {failure}") from failure
+            check.verify_subscribers()
 
 
 def verify_publisher(factory: PublisherFactory, **options: Any) -> VerificationReport:
