@@ -223,11 +223,12 @@ class _Segment(WorkLoop):
     """
 
     __slots__ = (
+        "_abort_error",
         "_bad_request",
         "_chain",
         "_chain_done",
-        "_chain_error",
         "_consumed",
+        "_credit",
         "_direct",
         "_downstream",
         "_emitted",
@@ -281,10 +282,13 @@ class _Segment(WorkLoop):
         self._consumed = 0
         #: Thread id of the drain while it pushes items into the operators, else 0.
         self._feeding = 0
-        #: True while the drain asks upstream for more (items then arrive inside that call).
-        self._pulling = False
+        #: While the drain asks upstream for more (items then arrive inside that call): the
+        #: drain's thread id if they may go straight into the operators, else -1; 0 otherwise.
+        self._pulling = 0
         #: The first request upstream, made by the drain so the items land in its queue.
         self._pending_pull = 0
+        #: Items requested upstream and not yet received; below zero is a rule 1.1 breach.
+        self._credit = 0
         self._link: _Link | None = None
         self._inlet: abc.ObserverBase[Any] | None = None
         self._inlet_closed = False
@@ -292,7 +296,9 @@ class _Segment(WorkLoop):
         self._upstream_error: Exception | None = None
         self._chain: abc.DisposableBase | None = None
         self._chain_done = False
-        self._chain_error: Exception | None = None
+        #: Ends the stream at once, ahead of queued items: an operator's error, items beyond
+        #: the segment's bound, an upstream that broke rule 1.1.
+        self._abort_error: Exception | None = None
         #: True while the operators subscribe; the upstream link waits for them to finish.
         self._starting = False
 
@@ -346,6 +352,7 @@ class _Segment(WorkLoop):
         self._upstream_error = None
         self._inputs.clear()
         self._consumed = 0
+        self._credit = 0
         if not self._starting:
             self._source.subscribe_flow(link)
         return Disposable(link.cancel)
@@ -392,22 +399,54 @@ class _Segment(WorkLoop):
     # -- upstream signals (bounded mode) -------------------------------------------------------
 
     def _upstream_next(self, item: Any) -> None:
-        inputs = self._inputs
-        inputs.append(item)
-        if len(inputs) > self._prefetch:
-            inputs.pop()
-            self._upstream_terminated(
-                self._link,
-                MissingBackpressureError(
-                    f"upstream of segment [{self._names}] emitted more than the "
-                    f"{self._prefetch} items it was asked for (Reactive Streams rule 1.1)"
-                ),
-            )
-            if self._link is not None:
-                self._link.cancel()
+        credit = self._credit - 1
+        self._credit = credit
+        if credit < 0:
+            self._upstream_overflowed()
             return
+        inputs = self._inputs
+        if (
+            self._pulling == get_ident()
+            and not inputs
+            and self._emitted != self._requested
+            and self._state is ACTIVE
+            and self._abort_error is None
+            and not self._chain_done
+        ):
+            # Asked for by the drain on this thread, downstream has demand, nothing queued:
+            # straight into the operators, no queue round trip. (The hot path: inlined.)
+            inlet = self._inlet
+            if inlet is None:
+                return
+            try:
+                inlet.on_next(item)
+            except Exception as error:  # the operators fence their callbacks: downstream raised
+                self._abandon(error)
+                return
+            consumed = self._consumed + 1
+            if consumed == self._replenish:
+                self._consumed = 0
+                self._pull(self._replenish)
+            else:
+                self._consumed = consumed
+            return
+        inputs.append(item)
         # Appended first, flag read second: a drain that is pulling will see the item.
         if not self._pulling:
+            self._schedule()
+
+    def _upstream_overflowed(self) -> None:
+        """Upstream broke rule 1.1: fail at once, ahead of queued items; drop what follows."""
+        if self._abort_error is not None or self._upstream_done:
+            return
+        self._abort_error = MissingBackpressureError(
+            f"upstream of segment [{self._names}] emitted more than the items it was "
+            f"asked for (at most {self._prefetch} ahead; Reactive Streams rule 1.1)"
+        )
+        link = self._link
+        if link is not None:
+            link.cancel()
+        if not self._feeding:
             self._schedule()
 
     def _upstream_terminated(self, link: _Link | None, error: Exception | None) -> None:
@@ -440,8 +479,8 @@ class _Segment(WorkLoop):
                 self._downstream.on_next(item)  # type: ignore[union-attr]  # set while feeding
                 return
         outputs.append(item)
-        if len(outputs) > self._prefetch and self._chain_error is None:
-            self._chain_error = MissingBackpressureError(
+        if len(outputs) > self._prefetch and self._abort_error is None:
+            self._abort_error = MissingBackpressureError(
                 f"operators [{self._names}] emitted more than {self._prefetch} items beyond "
                 "downstream demand; put an explicit backpressure operator such as "
                 "on_backpressure_buffer() or on_backpressure_latest() after the operator "
@@ -455,8 +494,8 @@ class _Segment(WorkLoop):
         if self._direct:
             self._terminate_direct(error)
             return
-        if self._chain_error is None:
-            self._chain_error = error
+        if self._abort_error is None:
+            self._abort_error = error
         else:
             report_undeliverable(error)
         if not self._feeding:
@@ -508,8 +547,8 @@ class _Segment(WorkLoop):
             self._pull(pull)
         inputs, outputs = self._inputs, self._outputs
         while True:
-            if self._chain_error is not None:
-                self._signal_end(self._chain_error)
+            if self._abort_error is not None:
+                self._signal_end(self._abort_error)
                 return
             emitted, requested = self._emitted, self._requested
             while outputs and emitted != requested:
@@ -571,7 +610,7 @@ class _Segment(WorkLoop):
                 and self._emitted != self._requested
                 and not outputs
                 and self._state is ACTIVE
-                and self._chain_error is None
+                and self._abort_error is None
                 and not self._chain_done
             ):
                 if budget == 0:
@@ -581,8 +620,9 @@ class _Segment(WorkLoop):
                 inlet_next(inputs.popleft())
                 consumed += 1
                 if consumed == replenish:
-                    consumed = 0
+                    self._consumed = 0
                     self._pull(replenish)
+                    consumed = self._consumed  # items fed inside the pull counted themselves
         except Exception as error:  # the operators fence their own callbacks: downstream raised
             self._abandon(error)
             return False
@@ -596,14 +636,25 @@ class _Segment(WorkLoop):
         self._schedule()
 
     def _pull(self, n: int) -> None:
+        """Ask upstream for ``n`` more from inside the drain.
+
+        A synchronous upstream emits inside this call; while the drain is not nested in
+        reactivex's trampoline, those items go straight into the operators.
+        """
         link = self._link
         subscription = link.subscription if link is not None else None
-        if subscription is not None:
-            self._pulling = True
-            try:
-                subscription.request(n)
-            finally:
-                self._pulling = False
+        if subscription is None:
+            return
+        self._credit += n
+        pulling, feeding = self._pulling, self._feeding
+        thread = get_ident() if _TRAMPOLINE.schedule_required() else -1
+        self._pulling = thread
+        if thread != -1:
+            self._feeding = thread
+        try:
+            subscription.request(n)
+        finally:
+            self._pulling, self._feeding = pulling, feeding
 
     def _signal_end(self, error: Exception | None) -> None:
         downstream = self._downstream
