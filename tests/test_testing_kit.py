@@ -4,6 +4,8 @@ its waits are bounded, and its messages say what was seen."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -324,3 +326,40 @@ def test_probe_subscription_records_in_order() -> None:
     probe.request(-1)
     assert probe.calls == [("request", 2), ("cancel", None), ("request", -1)]
     assert probe.requested == 2
+
+
+class _ThreadPerRequest:
+    """Emits each request's items from a new thread: signals from two threads can overlap."""
+
+    def __init__(self, subscriber: Subscriber[int], size: int) -> None:
+        self.subscriber = subscriber
+        self.size = size
+        self.next = 0
+        self.threads: list[threading.Thread] = []
+
+    def request(self, n: int) -> None:
+        thread = threading.Thread(target=self._emit, args=(n,), daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _emit(self, n: int) -> None:
+        for _ in range(n):
+            if self.next >= self.size:
+                return
+            self.next += 1
+            self.subscriber.on_next(self.next - 1)
+            time.sleep(0.001)  # widen the window for the next request's thread
+        if self.next >= self.size:
+            self.subscriber.on_completed()
+
+    def cancel(self) -> None:
+        self.size = 0
+
+
+def test_signals_from_two_threads_at_once_break_rule_1_3() -> None:
+    def racy(size: int) -> Flowable[int]:
+        return Flowable(lambda s: s.on_subscribe(_ThreadPerRequest(s, size)))
+
+    violation = _raises(PublisherVerification(racy, timeout=2.0), "1.3")
+    assert violation.rule == "1.3"
+    assert "overlapped" in str(violation)
