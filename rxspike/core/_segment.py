@@ -682,10 +682,9 @@ class _Segment(WorkLoop):
         self._downstream = None
         link, self._link = self._link, None
         if link is not None:
-            # What upstream may still deliver: prefetch, less what arrived since the last
-            # replenish (queued or consumed). Direct mode passed unbounded demand.
-            outstanding = self._prefetch - len(self._inputs) - self._consumed
-            link.cancel(UNBOUNDED if self._direct else max(outstanding, 0))
+            # What upstream may still deliver: the credit it was given and has not used.
+            # Direct mode passed unbounded demand.
+            link.cancel(UNBOUNDED if self._direct else max(self._credit, 0))
         chain, self._chain = self._chain, None
         if chain is not None:
             chain.dispose()
