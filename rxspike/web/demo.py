@@ -15,8 +15,10 @@ fast as possible), through the design named by ``approach``:
 
 Every item carries its sequence number (the SSE ``id``, the NDJSON ``seq``, the first 8
 bytes, big-endian, of a ``bytes`` record of exactly ``size`` bytes), so a client can check
-order and loss. ``GET /metrics``
-reports the open streams and the totals.
+order and loss. ``drop_after=K`` closes each connection under its stream after K items, as a
+proxy or a crash would, so resuming can be watched. ``GET /metrics``
+reports the open streams and the totals. ``GET /`` is a live page that shows one stream in
+the browser (:mod:`rxspike.web.live`). Every response names its process in ``X-Worker-Pid``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import reactivex
+import reactivex.operators as ops
 from aiohttp import web
 from multidict import MultiMapping
 from reactivex import Observable, abc
@@ -40,6 +44,7 @@ from rxspike.operators import Overflow, ThrottleMode, throttle
 
 from .application import REGISTRY_KEY, setup
 from .encoders import NDJSON, SSE, Encoder, Raw, ServerSentEvent
+from .live import live_page
 from .metrics import EndReason, StreamRegistry, StreamStats
 from .options import StreamOptions
 from .responses import stream
@@ -94,6 +99,7 @@ class Params:
     capacity: int = 1024
     rate: float = 1000.0
     burst: int = 100
+    drop_after: int | None = None
 
     @property
     def interval(self) -> float:
@@ -174,6 +180,7 @@ def parse_params(query: MultiMapping[str]) -> Params:
             f"count * size <= {MAX_TOTAL_BYTES}",
         )
     fail_after = query.get("fail_after")
+    drop_after = query.get("drop_after")
     return Params(
         format=_choice(query, "format", FORMATS, _DEFAULT.format),
         count=count,
@@ -185,6 +192,7 @@ def parse_params(query: MultiMapping[str]) -> Params:
         capacity=_integer(query, "capacity", 1, MAX_CAPACITY, _DEFAULT.capacity),
         rate=_number(query, "rate", 0, MAX_RATE, _DEFAULT.rate, open_low=True),
         burst=_integer(query, "burst", 1, MAX_CAPACITY, _DEFAULT.burst),
+        drop_after=None if drop_after is None else _integer(query, "drop_after", 1, MAX_COUNT, 1),
     )
 
 
@@ -214,6 +222,22 @@ def encoder_for(params: Params) -> Encoder[Any]:
     if params.format == "ndjson":
         return NDJSON()
     return Raw()
+
+
+def dropping(request: web.BaseRequest, after: int) -> Callable[[Observable[Any]], Observable[Any]]:
+    """The operator behind ``drop_after``: the item that follows the first ``after`` closes
+    the connection under the stream, with no terminal frame and no final chunk. Items not yet
+    written are lost with it (a paced stream has none); a client resumes from the last id it
+    got. The writer sees a connection gone and ends the stream as ``client_gone``."""
+    passed = 0
+
+    def count(_: Any) -> None:
+        nonlocal passed
+        passed += 1
+        if passed > after and request.transport is not None:
+            request.transport.close()
+
+    return ops.do_action(count)
 
 
 def _failure(params: Params) -> SourceFailed:
@@ -307,7 +331,10 @@ async def push_unbounded(
     encode = encoder_for(params).encode
     queue: asyncio.Queue[Any] = asyncio.Queue()  # unbounded: the flaw on display
     end = object()
-    subscription = push_source(params).subscribe(
+    source = push_source(params)
+    if params.drop_after is not None:
+        source = source.pipe(dropping(request, params.drop_after))
+    subscription = source.subscribe(
         queue.put_nowait, queue.put_nowait, lambda: queue.put_nowait(end)
     )
     response = web.StreamResponse(headers={"Content-Type": encoder_for(params).media_type})
@@ -402,7 +429,7 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     def dropped(_: Any) -> None:
         registry.count_dropped()
 
-    source: rxspike.Flowable[Any] | AsyncIterator[Any]
+    source: rxspike.Flowable[Any]
     if params.approach == "push-unbounded":
         with _NaiveStream(request, registry) as naive:
             return await push_unbounded(request, params, naive.sent)
@@ -414,6 +441,8 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
         source = push_throttle_source(params, dropped)
     else:
         source = rxspike.from_async_iterable(async_iterator_source(params))
+    if params.drop_after is not None:
+        source = source.pipe(dropping(request, params.drop_after))
     return await stream(request, source, encoder_for(params), options=DEMO_OPTIONS)
 
 
@@ -435,10 +464,16 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def _name_the_worker(_: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Worker-Pid"] = str(os.getpid())  # which of ``--workers N`` answered
+
+
 def create_app() -> web.Application:
-    """The demo application: ``GET /stream`` and ``GET /metrics``."""
+    """The demo application: ``GET /stream``, ``GET /metrics`` and the live page ``GET /``."""
     app = web.Application()
     setup(app)
+    app.on_response_prepare.append(_name_the_worker)
+    app.router.add_get("/", live_page)
     app.router.add_get("/stream", stream_handler)
     app.router.add_get("/metrics", metrics_handler)
     return app
