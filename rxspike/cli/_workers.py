@@ -1,0 +1,57 @@
+"""``rxspike serve --workers N``: the demo in N processes, under gunicorn's aiohttp worker.
+
+gunicorn's arbiter binds the socket and forks N workers (``aiohttp.GunicornWebWorker``); each
+worker builds its own application on its own event loop and accepts from the shared socket.
+``SIGTERM`` to the arbiter is a graceful stop: each worker shuts its application down (open
+streams end at once with reason ``shutdown``, see :func:`rxspike.web.setup`) and the arbiter
+waits up to ``graceful_timeout`` seconds for them. gunicorn is an optional dependency
+(``pip install 'rxspike[workers]'``); this module imports it, so import it only when needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from gunicorn.app.base import BaseApplication
+
+#: gunicorn's worker class for aiohttp applications (aiohttp's own ``aiohttp.worker``).
+WORKER_CLASS = "aiohttp.GunicornWebWorker"
+
+
+async def demo_app() -> web.Application:
+    """Each worker's application, built after the fork, on the worker's own loop."""
+    from ..web.demo import create_app
+
+    return create_app()
+
+
+class DemoServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+    """gunicorn's Python API: the settings come from here, not from gunicorn's command line."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self._settings = settings
+        super().__init__()  # calls load_config()
+
+    def load_config(self) -> None:
+        for name, value in self._settings.items():
+            self.cfg.set(name, value)
+        if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: one per user
+            self.cfg.set("control_socket_disable", True)  # would clash between servers
+
+    def load(self) -> Any:
+        return demo_app
+
+
+def serve_workers(host: str, port: int, workers: int, *, graceful_timeout: int = 10) -> None:
+    """Run the demo in ``workers`` processes until the arbiter is told to stop."""
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    DemoServer(
+        {
+            "bind": [bind],
+            "workers": workers,
+            "worker_class": WORKER_CLASS,
+            "graceful_timeout": graceful_timeout,
+            "proc_name": "rxspike-serve",
+        }
+    ).run()
