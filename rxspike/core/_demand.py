@@ -27,27 +27,25 @@ class Lifecycle(enum.Enum):
 ACTIVE = Lifecycle.ACTIVE
 
 
-class DemandSubscription(WorkLoop, Generic[T]):
-    """Base of rxspike's demand-honouring sources.
+class DemandLoop(WorkLoop):
+    """A drain loop that is also a Subscription: the demand bookkeeping every boundary shares.
 
-    Keeps the running totals ``_requested`` (saturating at :data:`UNBOUNDED`) and
-    ``_emitted``; outstanding demand is their difference. Subclasses implement ``_emit()``,
-    which delivers at most the outstanding demand and may call ``_complete()`` / ``_fail()``,
-    and ``_release()``, which frees the source's resources. ``_release()`` runs exactly once,
-    on the draining thread, after the last signal or on cancel.
+    ``request(n)`` adds to the running total ``_requested`` (saturating at
+    :data:`UNBOUNDED`); ``request(n <= 0)`` is kept in ``_bad_request`` for the drain to
+    answer with :class:`InvalidDemandError`; ``cancel()`` moves ``_state`` to
+    ``CANCELLED``. Both only record under the lock and then run the drain or mark it, so
+    they return promptly, never raise, and are no-ops once the subscription ended.
     """
 
-    __slots__ = ("_bad_request", "_emitted", "_requested", "_state", "_subscriber")
+    __slots__ = ("_bad_request", "_requested", "_state")
 
-    def __init__(self, subscriber: Subscriber[T]) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._subscriber: Subscriber[T] | None = subscriber
         self._state = ACTIVE
+        #: Total demand so far, saturating at UNBOUNDED.
         self._requested = 0
-        self._emitted = 0
+        #: The first non-positive request, answered by the drain with InvalidDemandError.
         self._bad_request: int | None = None
-
-    # -- Subscription ------------------------------------------------------------------------
 
     def request(self, n: int) -> None:
         with self._lock:
@@ -73,6 +71,26 @@ class DemandSubscription(WorkLoop, Generic[T]):
             if self._wip != 1:
                 return
         self._run()
+
+
+class DemandSubscription(DemandLoop, Generic[T]):
+    """Base of rxspike's demand-honouring sources.
+
+    Keeps the running totals ``_requested`` (saturating at :data:`UNBOUNDED`) and
+    ``_emitted``; outstanding demand is their difference. Subclasses implement ``_emit()``,
+    which delivers at most the outstanding demand and may call ``_complete()`` / ``_fail()``,
+    and ``_release()``, which frees the source's resources. ``_release()`` runs exactly once,
+    on the draining thread, after the last signal or on cancel.
+    """
+
+    __slots__ = ("_emitted", "_subscriber")
+
+    def __init__(self, subscriber: Subscriber[T]) -> None:
+        super().__init__()
+        self._subscriber: Subscriber[T] | None = subscriber
+        self._emitted = 0
+
+    # -- Subscription ------------------------------------------------------------------------
 
     # -- for subclasses ----------------------------------------------------------------------
 

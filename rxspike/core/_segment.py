@@ -12,8 +12,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 from reactivex.scheduler import CurrentThreadScheduler
 
-from ._demand import ACTIVE, Lifecycle
-from ._workloop import WorkLoop
+from ._demand import ACTIVE, DemandLoop, Lifecycle
 from .errors import InvalidDemandError, MissingBackpressureError, ProtocolViolationError
 from .flowable import DEFAULT_PREFETCH, Flowable
 from .hooks import report_undeliverable
@@ -213,7 +212,7 @@ class _Link:
             )
 
 
-class _Segment(WorkLoop):
+class _Segment(DemandLoop):
     """One subscription through a fused segment: upstream link, operator chain, downstream.
 
     Signals into the operators (``_inlet``) and out to ``_downstream`` are serialised by the
@@ -224,7 +223,6 @@ class _Segment(WorkLoop):
 
     __slots__ = (
         "_abort_error",
-        "_bad_request",
         "_chain",
         "_chain_done",
         "_consumed",
@@ -245,10 +243,8 @@ class _Segment(WorkLoop):
         "_prefetch",
         "_pulling",
         "_replenish",
-        "_requested",
         "_source",
         "_starting",
-        "_state",
         "_upstream_done",
         "_upstream_error",
     )
@@ -272,10 +268,7 @@ class _Segment(WorkLoop):
         self._prefetch = prefetch
         self._replenish = replenish
         self._pass_unbounded = pass_unbounded
-        self._state = ACTIVE
-        self._requested = 0
         self._emitted = 0
-        self._bad_request: int | None = None
         self._direct = False
         self._inputs: deque[Any] = deque()
         self._outputs: deque[Any] = deque()
@@ -370,31 +363,6 @@ class _Segment(WorkLoop):
             self._schedule()
 
     # -- Subscription (downstream's side) ------------------------------------------------------
-
-    def request(self, n: int) -> None:
-        with self._lock:
-            if self._state is not ACTIVE:
-                return
-            if n <= 0:
-                if self._bad_request is None:
-                    self._bad_request = n
-            else:
-                total = self._requested + n
-                self._requested = total if total < UNBOUNDED else UNBOUNDED
-            self._wip += 1
-            if self._wip != 1:
-                return
-        self._run()
-
-    def cancel(self) -> None:
-        with self._lock:
-            if self._state is not ACTIVE:
-                return
-            self._state = Lifecycle.CANCELLED
-            self._wip += 1
-            if self._wip != 1:
-                return
-        self._run()
 
     # -- upstream signals (bounded mode) -------------------------------------------------------
 

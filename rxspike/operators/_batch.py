@@ -9,8 +9,7 @@ from typing import Any, Generic, TypeVar
 from reactivex import abc
 
 from ..core import Flowable, Subscriber, Subscription
-from ..core._demand import ACTIVE, Lifecycle
-from ..core._workloop import WorkLoop
+from ..core._demand import ACTIVE, DemandLoop, Lifecycle
 from ..core.errors import InvalidDemandError, MissingBackpressureError
 from ..core.hooks import report_undeliverable
 from ..core.sources import NO_DEMAND
@@ -64,12 +63,11 @@ class _Link:
             subscription.cancel()
 
 
-class _Batcher(WorkLoop, Generic[T]):
+class _Batcher(DemandLoop, Generic[T]):
     """Holds at most ``window`` items in all (arrived, in the open batch, in closed batches
     waiting for demand) and asks upstream only for what keeps it under that bound."""
 
     __slots__ = (
-        "_bad_request",
         "_batches_delivered",
         "_clock",
         "_cost",
@@ -91,10 +89,8 @@ class _Batcher(WorkLoop, Generic[T]):
         "_outstanding",
         "_ready",
         "_received",
-        "_requested",
         "_scheduler",
         "_source",
-        "_state",
         "_time_up",
         "_timer",
         "_window",
@@ -122,10 +118,7 @@ class _Batcher(WorkLoop, Generic[T]):
         self._scheduler = scheduler
         self._clock: Clock | None = None
         self._window = window
-        self._state = ACTIVE
-        self._requested = 0
         self._batches_delivered = 0
-        self._bad_request: int | None = None
         self._inputs: deque[T] = deque()
         self._current: list[T] = []
         self._current_cost = 0
@@ -164,31 +157,6 @@ class _Batcher(WorkLoop, Generic[T]):
         source.subscribe_flow(link)
 
     # -- Subscription --------------------------------------------------------------------------
-
-    def request(self, n: int) -> None:
-        with self._lock:
-            if self._state is not ACTIVE:
-                return
-            if n <= 0:
-                if self._bad_request is None:
-                    self._bad_request = n
-            else:
-                total = self._requested + n
-                self._requested = total if total < UNBOUNDED else UNBOUNDED
-            self._wip += 1
-            if self._wip != 1:
-                return
-        self._run()
-
-    def cancel(self) -> None:
-        with self._lock:
-            if self._state is not ACTIVE:
-                return
-            self._state = Lifecycle.CANCELLED
-            self._wip += 1
-            if self._wip != 1:
-                return
-        self._run()
 
     # -- upstream --------------------------------------------------------------------------
 

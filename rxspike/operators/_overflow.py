@@ -15,8 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from ..core._demand import ACTIVE, Lifecycle
-from ..core._workloop import WorkLoop
+from ..core._demand import ACTIVE, DemandLoop, Lifecycle
 from ..core.errors import InvalidDemandError, RxSpikeError
 from ..core.hooks import report_undeliverable
 from ..core.types import UNBOUNDED, Subscriber
@@ -105,7 +104,7 @@ def check_max_bytes(max_bytes: object, cost: object, what: str) -> None:
     check_callable(cost, f"{what}(cost)", optional=False)
 
 
-class BufferStage(WorkLoop, Generic[T]):
+class BufferStage(DemandLoop, Generic[T]):
     """A bounded buffer between a pushing producer and a demanding subscriber.
 
     The producer calls :meth:`offer` (any thread); what fits is buffered, and the drain
@@ -122,7 +121,6 @@ class BufferStage(WorkLoop, Generic[T]):
     """
 
     __slots__ = (
-        "_bad_request",
         "_buffered_cost",
         "_cancel_upstream",
         "_capacity",
@@ -141,8 +139,6 @@ class BufferStage(WorkLoop, Generic[T]):
         "_received",
         "_reducer",
         "_reducing",
-        "_requested",
-        "_state",
         "_waiters",
         "_where",
     )
@@ -162,10 +158,7 @@ class BufferStage(WorkLoop, Generic[T]):
         super().__init__()
         self._downstream: Subscriber[T] | None = downstream
         self._where = where
-        self._state = ACTIVE
-        self._requested = 0
         self._delivered = 0
-        self._bad_request: int | None = None
         self._queue: deque[T] = deque()
         self._capacity = capacity
         self._overflow = overflow
@@ -189,31 +182,6 @@ class BufferStage(WorkLoop, Generic[T]):
         self._waiters: list[Callable[[], None]] = []
 
     # -- Subscription (downstream's side) ------------------------------------------------------
-
-    def request(self, n: int) -> None:
-        with self._lock:
-            if self._state is not ACTIVE:
-                return
-            if n <= 0:
-                if self._bad_request is None:
-                    self._bad_request = n
-            else:
-                total = self._requested + n
-                self._requested = total if total < UNBOUNDED else UNBOUNDED
-            self._wip += 1
-            if self._wip != 1:
-                return
-        self._run()
-
-    def cancel(self) -> None:
-        with self._lock:
-            if self._state is not ACTIVE:
-                return
-            self._state = Lifecycle.CANCELLED
-            self._wip += 1
-            if self._wip != 1:
-                return
-        self._run()
 
     # -- producer's side -----------------------------------------------------------------------
 

@@ -11,8 +11,7 @@ from typing import Any, Generic, TypeVar
 from reactivex import abc
 
 from ..core import Flowable, Subscriber, Subscription
-from ..core._demand import ACTIVE, Lifecycle
-from ..core._workloop import WorkLoop
+from ..core._demand import ACTIVE, DemandLoop, Lifecycle
 from ..core.errors import InvalidDemandError, MissingBackpressureError, RxSpikeError
 from ..core.hooks import report_undeliverable
 from ..core.sources import NO_DEMAND
@@ -127,7 +126,7 @@ def _ignore(_: Any) -> None:
     pass
 
 
-class _Shaper(WorkLoop, Generic[T]):
+class _Shaper(DemandLoop, Generic[T]):
     """SHAPE mode: hold up to ``prefetch`` items, release each when its tokens are there.
 
     Runs in the shared drain loop; a timer on the scheduler wakes it when the bucket will
@@ -135,7 +134,6 @@ class _Shaper(WorkLoop, Generic[T]):
     """
 
     __slots__ = (
-        "_bad_request",
         "_bucket",
         "_clock",
         "_consumed",
@@ -151,10 +149,8 @@ class _Shaper(WorkLoop, Generic[T]):
         "_queue",
         "_received",
         "_replenish",
-        "_requested",
         "_scheduler",
         "_source",
-        "_state",
         "_timer",
         "_timer_pending",
     )
@@ -179,10 +175,7 @@ class _Shaper(WorkLoop, Generic[T]):
         self._prefetch = prefetch
         self._replenish = prefetch - prefetch // 4
         self._consumed = 0
-        self._state = ACTIVE
-        self._requested = 0
         self._delivered = 0
-        self._bad_request: int | None = None
         self._queue: deque[tuple[T, float]] = deque()
         self._received = 0
         self._dropped = 0
@@ -212,31 +205,6 @@ class _Shaper(WorkLoop, Generic[T]):
         source.subscribe_flow(link)
 
     # -- Subscription ------------------------------------------------------------------------
-
-    def request(self, n: int) -> None:
-        with self._lock:
-            if self._state is not ACTIVE:
-                return
-            if n <= 0:
-                if self._bad_request is None:
-                    self._bad_request = n
-            else:
-                total = self._requested + n
-                self._requested = total if total < UNBOUNDED else UNBOUNDED
-            self._wip += 1
-            if self._wip != 1:
-                return
-        self._run()
-
-    def cancel(self) -> None:
-        with self._lock:
-            if self._state is not ACTIVE:
-                return
-            self._state = Lifecycle.CANCELLED
-            self._wip += 1
-            if self._wip != 1:
-                return
-        self._run()
 
     # -- upstream ------------------------------------------------------------------------------
 
