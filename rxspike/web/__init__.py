@@ -10,13 +10,20 @@ Imports the demand core, the operators and the bridges; nothing above them. The 
 """
 
 from ._disconnect import POLL_INTERVAL
-from ._errors import DEFAULT_STATUSES, ErrorInfo, describe_error
+from ._errors import DEFAULT_STATUSES, ErrorInfo, InvalidLastEventId, describe_error
 from ._writer import FlowWriter, WriterState
 from .application import REGISTRY_KEY, registry_for, setup
 from .encoders import NDJSON, SSE, Encoder, Raw, ServerSentEvent
-from .metrics import EndReason, StreamRegistry, StreamStats, Totals, default_registry
+from .metrics import (
+    EndReason,
+    HasStatistics,
+    StreamRegistry,
+    StreamStats,
+    Totals,
+    default_registry,
+)
 from .options import DEFAULT_PUSH_CAPACITY, ErrorEnd, StreamOptions
-from .responses import ndjson, raw, sse, stream
+from .responses import Resume, ndjson, raw, sse, stream
 
 __all__ = [
     "DEFAULT_PUSH_CAPACITY",
@@ -30,7 +37,10 @@ __all__ = [
     "ErrorEnd",
     "ErrorInfo",
     "FlowWriter",
+    "HasStatistics",
+    "InvalidLastEventId",
     "Raw",
+    "Resume",
     "ServerSentEvent",
     "StreamOptions",
     "StreamRegistry",

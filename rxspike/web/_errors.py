@@ -21,8 +21,25 @@ from typing import Any
 
 from aiohttp import web
 
+
+class InvalidLastEventId(ValueError):
+    """The ``Last-Event-ID`` a reconnecting client sent is not one the resume hook accepts.
+
+    Raised for you when an ``sse(..., resume=hook)`` hook raises ``ValueError`` (``int("x")``,
+    say); the stream answers ``400`` with the message, as the client sent a bad header.
+    """
+
+    def __init__(self, last_id: str, reason: BaseException | str) -> None:
+        super().__init__(f"malformed Last-Event-ID {last_id!r}: {reason}")
+        #: The header's value, as the client sent it.
+        self.last_id = last_id
+
+
 #: Status mapping every stream starts from; the mapping you pass is consulted first.
-DEFAULT_STATUSES: Mapping[type[BaseException], int] = {TimeoutError: HTTPStatus.GATEWAY_TIMEOUT}
+DEFAULT_STATUSES: Mapping[type[BaseException], int] = {
+    TimeoutError: HTTPStatus.GATEWAY_TIMEOUT,
+    InvalidLastEventId: HTTPStatus.BAD_REQUEST,
+}
 
 
 @dataclass(frozen=True, slots=True)

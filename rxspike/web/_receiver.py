@@ -32,6 +32,7 @@ class FrameReceiver(Generic[T]):
     """
 
     __slots__ = (
+        "_clock",
         "_encode",
         "_limit",
         "_loop",
@@ -41,6 +42,7 @@ class FrameReceiver(Generic[T]):
         "finished",
         "high_water",
         "requested",
+        "since",
         "subscription",
         "taken",
         "waiter",
@@ -53,8 +55,12 @@ class FrameReceiver(Generic[T]):
         self._limit = limit
         self._loop = loop
         self._thread = threading.get_ident()
+        self._clock = loop.time
         #: Encoded frames, oldest first.
         self.chunks: list[bytes] = []
+        #: Loop time at which the oldest queued frame arrived (an upper bound on its age
+        #: after a partial :meth:`take`); meaningless while the queue is empty.
+        self.since = 0.0
         #: Items requested from upstream so far.
         self.requested = 0
         #: Items taken out of the queue by the writer so far.
@@ -149,6 +155,8 @@ class FrameReceiver(Generic[T]):
             self._fail_and_cancel(error)
             return
         chunks = self.chunks
+        if not chunks:
+            self.since = self._clock()
         chunks.append(chunk)
         if len(chunks) > self._limit:
             chunks.pop()

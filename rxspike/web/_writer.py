@@ -10,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import errno
 import logging
+import random
+import socket
 import time
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Generic, TypeVar
 
 from aiohttp import web
@@ -20,11 +24,12 @@ from aiohttp.abc import AbstractStreamWriter
 
 from ..core import Flowable
 from ..core.hooks import report_undeliverable
+from ._compression import GzipStream, accepts_gzip
 from ._disconnect import is_disconnected, watcher
 from ._errors import ErrorInfo, describe_error
 from ._receiver import FrameReceiver
 from .encoders import Encoder
-from .metrics import EndReason, StreamRegistry, StreamStats
+from .metrics import EndReason, HasStatistics, StreamRegistry, StreamStats
 from .options import ErrorEnd, StreamOptions
 
 T = TypeVar("T")
@@ -34,8 +39,10 @@ logger = logging.getLogger("rxspike.web")
 #: Status logged for a request whose client left before the headers (nginx's convention).
 CLIENT_CLOSED_REQUEST = 499
 
-#: The message of the error frame (or body) of a stream ended by the application's shutdown.
+#: The message of the goodbye (or body) of a stream ended by the application's shutdown.
 SHUTTING_DOWN = "Service Unavailable: the server is shutting down"
+
+_NO_STAGES: Mapping[str, HasStatistics] = MappingProxyType({})
 
 #: How each end reason is logged: failures and stalls are worth a WARNING, the rest is routine.
 _LOG_LEVEL = {
@@ -69,11 +76,19 @@ class FlowWriter(Generic[T]):
       high-water mark, and requests as many items as the item and byte bounds allow. After
       ``time_slice`` seconds of writing it yields to the event loop, so one fast stream
       cannot starve the others.
+    - When nothing was written for ``heartbeat`` seconds it writes the encoder's
+      keep-alive, from the same loop as the frames, so the two never interleave. (A source
+      silent that long before its first item gets its headers, 200, at that moment.)
     - An error after the headers writes the encoder's error frame, then aborts or closes
       per ``options.on_error``.
     - A client that leaves is noticed by the write that fails, by the watcher's tick while
       idle, or by aiohttp's handler cancellation; upstream is cancelled once, at once. The
-      same tick ends a stream whose client took nothing for ``send_timeout`` seconds.
+      same tick ends a stream whose current write waited ``send_timeout`` seconds (reason
+      ``timeout``), and the kernel drops a connection that stays unacknowledged that long
+      (``TCP_USER_TIMEOUT``).
+    - ``stop(SHUTDOWN)`` cancels upstream and lets the writer finish its current write,
+      then write the encoder's goodbye and end the response cleanly; :meth:`abort` cuts it
+      when the registry's grace runs out.
     """
 
     def __init__(
@@ -86,6 +101,8 @@ class FlowWriter(Generic[T]):
         *,
         status: int = 200,
         headers: Mapping[str, str] | None = None,
+        stages: Mapping[str, HasStatistics] | None = None,
+        resumed_from: str | None = None,
     ) -> None:
         self._request = request
         self._source = source
@@ -94,6 +111,8 @@ class FlowWriter(Generic[T]):
         self._registry = registry
         self._status = status
         self._headers = headers
+        self._stages = _NO_STAGES if not stages else MappingProxyType(dict(stages))
+        self._resumed_from = resumed_from
         self._loop = asyncio.get_running_loop()
         self._receiver: FrameReceiver[T] = FrameReceiver(
             encoder.encode, options.max_items_ahead, self._loop
@@ -107,10 +126,19 @@ class FlowWriter(Generic[T]):
         #: Loop time at which the writer began waiting for the client (a write or a drain
         #: in progress), else None; the watcher's tick compares it with ``send_timeout``.
         self._blocked_since: float | None = None
+        #: Seconds of silence before a keep-alive, if the format has one.
+        self._heartbeat = options.heartbeat if encoder.keepalive else None
         self._heartbeat_due = False
+        self._heartbeats = 0
         self._items = 0
         self._bytes = 0
         self._writes = 0
+        self._lag = 0.0
+        self._max_lag = 0.0
+        #: The status answered, once chosen.
+        self._answered: int | None = None
+        self._gzip: GzipStream | None = None
+        self._compressed = 0
         self._started = time.monotonic()
         self._ended: float | None = None
         self._closed = asyncio.Event()
@@ -135,6 +163,11 @@ class FlowWriter(Generic[T]):
 
     def stats(self) -> StreamStats:
         end = self._ended if self._ended is not None else time.monotonic()
+        receiver = self._receiver
+        buffered = receiver.queued_bytes() if receiver.chunks else 0
+        transport = self._request.transport
+        if self._state is WriterState.STREAMING and transport is not None:
+            buffered += transport.get_write_buffer_size()
         return StreamStats(
             id=self._id,
             request=f"{self._request.method} {self._request.path}",
@@ -147,19 +180,45 @@ class FlowWriter(Generic[T]):
             duration=end - self._started,
             reason=self._reason,
             error=repr(self._error) if self._error is not None else None,
+            status=self._answered,
+            buffered_items=len(receiver.chunks),
+            buffered_bytes=buffered,
+            drops=self._drops(),
+            heartbeats=self._heartbeats,
+            lag=self._lag,
+            max_lag=self._max_lag,
+            compressed_bytes=self._compressed if self._gzip is not None else None,
+            resumed_from=self._resumed_from,
         )
+
+    def _drops(self) -> Mapping[str, int]:
+        drops: dict[str, int] = {}
+        for name, stage in self._stages.items():
+            try:
+                drops[name] = stage.statistics().dropped
+            except Exception as failure:  # a broken stage must not break the metrics
+                report_undeliverable(failure)
+        return MappingProxyType(drops)
 
     def stop(self, reason: EndReason) -> None:
         """End the stream soon with ``reason``: cancel upstream now, wake the writer.
 
-        Synchronous and idempotent; the first reason wins. A writer stuck waiting for a
-        client that does not read has its connection aborted, as nothing else would wake it.
+        Synchronous and idempotent; the first reason wins. ``TIMEOUT`` aborts a writer stuck
+        waiting for a client that does not read, as nothing else would wake it; ``SHUTDOWN``
+        lets the current write finish, then the writer says goodbye.
         """
         if self._stop_reason is not None or self._state is WriterState.ENDED:
             return
         self._stop_reason = reason
         self._receiver.cancel()
-        if self._blocked_since is not None and reason is not EndReason.CLIENT_GONE:
+        if self._blocked_since is not None and reason is EndReason.TIMEOUT:
+            self._abort(hard=True)
+
+    def abort(self) -> None:
+        """Drop the connection now, whatever the writer is waiting for (the end of the
+        shutdown's grace). Synchronous and idempotent; the reason stays ``shutdown``."""
+        self.stop(EndReason.SHUTDOWN)
+        if self._state is not WriterState.STARTING or self._blocked_since is not None:
             self._abort(hard=True)
 
     def _check(self, now: float) -> bool:
@@ -213,21 +272,29 @@ class FlowWriter(Generic[T]):
         receiver.request(1)  # one item first: its size tells how many the byte bound allows
         while not receiver.chunks and not receiver.finished:
             await self._idle()
+            if self._heartbeat_due:
+                break  # silent for a heartbeat: send the headers now, with a keep-alive
         if self._stop_reason is not None:
             return self._refuse(self._stop_reason)
-        if not receiver.chunks:
+        if not receiver.chunks and receiver.finished:
             if receiver.error is not None:
                 return self._fail_early(receiver.error)
             self._finish(EndReason.COMPLETED)
+            self._answered = self._encoder.empty_status
             return web.Response(status=self._encoder.empty_status, headers=self._headers)
         response = self._response = self._new_response()
         if self._request.method == "HEAD":
             return await self._head(response)
         try:
             await self._start(response)
+            if not receiver.chunks and self._heartbeat_due:
+                await self._keepalive(response)
             await self._pump(response)
-        except ConnectionError:
-            self._stop_reason = self._stop_reason or EndReason.CLIENT_GONE
+        except ConnectionError as error:
+            if _timed_out(error):  # the kernel gave up on unacknowledged bytes
+                self._stop_reason = EndReason.TIMEOUT
+            else:
+                self._stop_reason = self._stop_reason or EndReason.CLIENT_GONE
             receiver.cancel()
         return await self._end(response)
 
@@ -246,11 +313,19 @@ class FlowWriter(Generic[T]):
         response.headers["Content-Type"] = self._encoder.media_type
         for name, value in self._encoder.headers.items():
             response.headers.setdefault(name, value)
+        if self._options.compression is not None:
+            if "Accept-Encoding" not in response.headers.getall("Vary", ()):
+                response.headers.add("Vary", "Accept-Encoding")
+            if accepts_gzip(self._request.headers.get("Accept-Encoding", "")):
+                response.headers["Content-Encoding"] = "gzip"
+                self._gzip = GzipStream()
+        self._answered = self._status
         return response
 
     async def _start(self, response: web.StreamResponse) -> None:
         """Send the headers (and the encoder's prologue)."""
         self._limit_transport()
+        self._set_user_timeout()
         self._state = WriterState.STREAMING
         writer = await response.prepare(self._request)
         if writer is None:  # only a response prepared before returns None; ours is fresh
@@ -264,12 +339,13 @@ class FlowWriter(Generic[T]):
         """Write until the source ends or the stream is stopped."""
         receiver = self._receiver
         write_limit = self._options.write_limit
-        keepalive = self._encoder.keepalive
         time_slice = self._options.time_slice
         protocol, payload_writer = self._protocol, self._payload_writer
+        gzip = self._gzip
         now = self._loop.time
         next_yield = 0.0
         while self._stop_reason is None:
+            oldest = receiver.since
             data, count = receiver.take(write_limit)
             if not count:
                 if receiver.finished:
@@ -278,18 +354,24 @@ class FlowWriter(Generic[T]):
                 if not receiver.chunks and not receiver.finished:
                     await self._idle()
                     next_yield = now() + time_slice  # waiting gave the loop its turns
-                    if self._heartbeat_due and keepalive and not receiver.chunks:
-                        await self._send(response, keepalive)
+                    if self._heartbeat_due and not receiver.chunks and self._stop_reason is None:
+                        await self._keepalive(response)
                 continue
             # The hot path: _send() inlined.
+            size = len(data)
             started = self._blocked_since = now()
+            if gzip is not None:
+                data = gzip.write(data)
+                self._compressed += len(data)
             await response.write(data)  # aiohttp itself drains in here now and then
             if protocol.writing_paused:
                 await payload_writer.drain()
             self._blocked_since = None
             self._items += count
-            self._bytes += len(data)
+            self._bytes += size
             self._writes += 1
+            lag = self._lag = started - oldest
+            self._max_lag = max(self._max_lag, lag)
             self._replenish()
             if started >= next_yield:  # wrote for a time slice: every other task gets a turn
                 await asyncio.sleep(0)
@@ -299,14 +381,25 @@ class FlowWriter(Generic[T]):
         """Write (and with ``eof`` end the body), waiting while the transport is above its
         high-water mark. While this waits, the watcher may find it stalled (``send_timeout``).
         """
+        if not data and not eof:
+            return
+        gzip = self._gzip
+        if gzip is not None:
+            data = gzip.finish(data) if eof else gzip.write(data)
+            self._compressed += len(data)
         self._blocked_since = self._loop.time()
         if eof:
             await response.write_eof(data)
-        elif data:
+        else:
             await response.write(data)  # aiohttp itself drains in here now and then
             if self._protocol.writing_paused:
                 await self._payload_writer.drain()
         self._blocked_since = None
+
+    async def _keepalive(self, response: web.StreamResponse) -> None:
+        self._heartbeat_due = False
+        await self._send(response, self._encoder.keepalive)
+        self._heartbeats += 1
 
     def _replenish(self) -> None:
         """Request what the item and byte bounds allow, given what is queued and in flight.
@@ -349,10 +442,10 @@ class FlowWriter(Generic[T]):
         """Wait for a signal, a stop, or the heartbeat."""
         receiver = self._receiver
         waiter = receiver.waiter = self._loop.create_future()
-        heartbeat = self._options.heartbeat
+        heartbeat = self._heartbeat
         handle = None
         self._heartbeat_due = False
-        if heartbeat is not None and self._response is not None:
+        if heartbeat is not None:
             handle = self._loop.call_later(heartbeat, self._beat)
         try:
             await waiter
@@ -368,22 +461,19 @@ class FlowWriter(Generic[T]):
     # -- endings ---------------------------------------------------------------------------------
 
     async def _end(self, response: web.StreamResponse) -> web.StreamResponse:
-        """After the last frame: the clean end, or the error frame and the error policy."""
+        """After the last frame: the clean end, the goodbye, or the error frame and the
+        error policy."""
         reason = self._stop_reason
-        if reason is not None and (
-            reason is not EndReason.SHUTDOWN or is_disconnected(self._request)
-        ):
+        if reason is EndReason.SHUTDOWN and not is_disconnected(self._request):
+            return await self._goodbye(response)
+        if reason is not None:
             # The client left or reads nothing (timeout), or the connection is gone already:
             # no frame could reach anyone. Drop the connection if it is still there.
             self._finish(reason)
             self._abort(hard=True)
             return response
         error = self._receiver.error
-        if reason is EndReason.SHUTDOWN:
-            info = ErrorInfo(503, SHUTTING_DOWN, None, self._id)
-        elif error is not None:
-            info, reason = self._describe(error), EndReason.FAILED
-        else:
+        if error is None:
             try:
                 await self._send(response, self._encoder.end(), eof=True)
             except ConnectionError:
@@ -391,18 +481,40 @@ class FlowWriter(Generic[T]):
                 return response
             self._finish(EndReason.COMPLETED)
             return response
+        info = self._describe(error)
         try:
             await self._send(response, self._error_frame(info))
         except ConnectionError:
             self._finish(EndReason.CLIENT_GONE)
             return response
-        self._finish(reason, error, info)
+        self._finish(EndReason.FAILED, error, info)
         if self._options.on_error is ErrorEnd.ABORT:
             self._abort(hard=False)  # after what is buffered: the frame reaches the client
         else:
             with contextlib.suppress(ConnectionError):  # the client left: it is over anyway
                 await self._send(response, b"", eof=True)
         return response
+
+    async def _goodbye(self, response: web.StreamResponse) -> web.StreamResponse:
+        """The server shuts down: the goodbye frame and a complete response, or, for a format
+        without one, the cut that tells the client its body is incomplete."""
+        goodbye = self._goodbye_frame()
+        self._finish(EndReason.SHUTDOWN)
+        if goodbye is None:
+            self._abort(hard=False)
+            return response
+        with contextlib.suppress(ConnectionError):  # gone, or cut when the grace ran out
+            await self._send(response, goodbye, eof=True)
+        return response
+
+    def _goodbye_frame(self) -> bytes | None:
+        info = ErrorInfo(503, SHUTTING_DOWN, None, self._id)
+        retry = round(self._options.shutdown_retry * 1000 * (1 + random.random()))
+        try:
+            return self._encoder.encode_goodbye(info, retry)
+        except Exception as failure:  # a broken encoder: the truncation alone must do
+            report_undeliverable(failure)
+            return None
 
     def _error_frame(self, info: ErrorInfo) -> bytes:
         try:
@@ -438,14 +550,33 @@ class FlowWriter(Generic[T]):
     def _fail_early(self, error: Exception) -> web.StreamResponse:
         info = self._describe(error)
         self._finish(EndReason.FAILED, error, info)
+        self._answered = info.status
         return web.json_response(info.as_json(), status=info.status)
 
     def _refuse(self, reason: EndReason) -> web.StreamResponse:
-        """Stopped before the headers: the client left, or the server shuts down, or timeout."""
+        """Stopped before the headers: the client left, or the server shuts down, or timeout.
+
+        At shutdown a format whose clients reconnect on their own (SSE) answers 200 with
+        the goodbye, since a 503 would make ``EventSource`` give up; the others get 503
+        with ``Retry-After``.
+        """
         self._finish(reason)
         if reason is EndReason.SHUTDOWN:
+            goodbye = self._goodbye_frame() if self._encoder.reconnects else None
+            if goodbye is not None:
+                response = web.Response(status=self._status, body=goodbye, headers=self._headers)
+                response.headers["Content-Type"] = self._encoder.media_type
+                for name, value in self._encoder.headers.items():
+                    response.headers.setdefault(name, value)
+                self._answered = self._status
+                return response
             info = ErrorInfo(503, SHUTTING_DOWN, None, self._id)
-            return web.json_response(info.as_json(), status=503)
+            retry_after = str(max(1, round(self._options.shutdown_retry)))
+            self._answered = 503
+            return web.json_response(
+                info.as_json(), status=503, headers={"Retry-After": retry_after}
+            )
+        self._answered = CLIENT_CLOSED_REQUEST
         return web.Response(status=CLIENT_CLOSED_REQUEST)
 
     def _finish(
@@ -482,7 +613,22 @@ class FlowWriter(Generic[T]):
         if error is not None and reason is EndReason.FAILED and logger.isEnabledFor(logging.DEBUG):
             logger.debug("stream %d traceback", self._id, exc_info=error)
 
-    # -- the transport's write buffer ------------------------------------------------------------
+    # -- the transport ---------------------------------------------------------------------------
+
+    def _set_user_timeout(self) -> None:
+        """``TCP_USER_TIMEOUT`` = ``send_timeout``, where the platform has it: the kernel then
+        drops a connection whose bytes stay unacknowledged that long (a half-open client),
+        which the watcher notices even while the stream is idle."""
+        timeout = self._options.send_timeout
+        option = getattr(socket, "TCP_USER_TIMEOUT", None)
+        transport = self._request.transport
+        if timeout is None or option is None or transport is None:
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, max(1, round(timeout * 1000)))
 
     def _limit_transport(self) -> None:
         """Lower the transport's high-water mark to ``max_bytes_ahead`` if it is above it."""
@@ -500,3 +646,15 @@ class FlowWriter(Generic[T]):
         if limits is not None and transport is not None and not transport.is_closing():
             low, high = limits
             transport.set_write_buffer_limits(high=high, low=low)
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Whether a connection error comes from the kernel's ``ETIMEDOUT`` (TCP_USER_TIMEOUT)."""
+    seen: BaseException | None = error
+    for _ in range(4):  # aiohttp wraps the OSError once; a short chain is plenty
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno == errno.ETIMEDOUT:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

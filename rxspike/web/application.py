@@ -1,4 +1,4 @@
-"""Wiring rxspike's streams into an aiohttp application: metrics and a clean shutdown."""
+"""Wiring rxspike's streams into an aiohttp application: metrics and a graceful shutdown."""
 
 from __future__ import annotations
 
@@ -14,26 +14,30 @@ def setup(
     app: web.Application,
     registry: StreamRegistry | None = None,
     *,
-    shutdown_timeout: float = 5.0,
+    grace: float = 5.0,
 ) -> StreamRegistry:
-    """Give ``app`` its own stream registry, and end its open streams at shutdown.
+    """Give ``app`` its own stream registry, and end its open streams cleanly at shutdown.
 
     Without this, streams count into :data:`~rxspike.web.metrics.default_registry` and an
-    open stream holds aiohttp's shutdown for its whole ``shutdown_timeout`` (twice). With it,
-    ``on_shutdown`` stops every open stream (reason ``shutdown``: the format's error frame,
-    then the abort policy) and waits up to ``shutdown_timeout`` seconds for them to end.
-    Call it before the application starts.
+    open stream holds aiohttp's shutdown for its whole ``shutdown_timeout`` (60 s, twice)
+    before it is cut. With it, ``on_shutdown`` (which aiohttp runs before it waits for the
+    handlers) stops every open stream's source, lets each write its goodbye (SSE: a
+    ``retry:`` hint, so browsers reconnect to another instance; NDJSON: a 503 error record)
+    and end its response cleanly, and cuts the connections still busy after ``grace``
+    seconds. Call it before the application starts.
 
     >>> app = web.Application()
-    >>> registry = setup(app)
+    >>> registry = setup(app, grace=10)
     >>> app[REGISTRY_KEY] is registry
     True
     """
+    if isinstance(grace, bool) or not grace >= 0:
+        raise ValueError(f"setup(grace) must be a number of seconds >= 0, got {grace!r}")
     registry = registry if registry is not None else StreamRegistry()
     app[REGISTRY_KEY] = registry
 
     async def end_streams(_: web.Application) -> None:
-        await registry.shutdown(shutdown_timeout)
+        await registry.shutdown(grace)
 
     app.on_shutdown.append(end_streams)
     return registry

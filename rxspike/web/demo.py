@@ -16,8 +16,12 @@ fast as possible), through the design named by ``approach``:
 Every item carries its sequence number (the SSE ``id``, the NDJSON ``seq``, the first 8
 bytes, big-endian, of a ``bytes`` record of exactly ``size`` bytes), so a client can check
 order and loss. ``drop_after=K`` closes each connection under its stream after K items, as a
-proxy or a crash would, so resuming can be watched. ``GET /metrics``
-reports the open streams and the totals. ``GET /`` is a live page that shows one stream in
+proxy or a crash would, so resuming can be watched. A client that reconnects with
+``Last-Event-ID: N`` (what ``EventSource`` sends) gets the stream from ``N + 1`` on, in every
+approach and format (the push designs still drop what their ``overflow`` drops); when
+nothing is left, SSE answers ``204`` and the browser stops reconnecting. ``GET /metrics``
+reports the open streams (with per-stream statistics), the recently ended ones and the
+totals. ``GET /`` is a live page that shows one stream in
 the browser (:mod:`rxspike.web.live`). Every response names its process in ``X-Worker-Pid``.
 """
 
@@ -29,7 +33,7 @@ import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import reactivex
@@ -40,6 +44,7 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 import rxspike
+from rxspike.bridges import ObservableFlowable
 from rxspike.operators import Overflow, ThrottleMode, throttle
 
 from .application import REGISTRY_KEY, setup
@@ -100,6 +105,9 @@ class Params:
     rate: float = 1000.0
     burst: int = 100
     drop_after: int | None = None
+    #: The first sequence number: one past the ``Last-Event-ID`` header (not a query
+    #: parameter; see :func:`resume_point`).
+    start: int = 0
 
     @property
     def interval(self) -> float:
@@ -165,7 +173,7 @@ def parse_params(query: MultiMapping[str]) -> Params:
         BadParameter: (400) an unknown parameter, a repeated one, or a value of the wrong
             type, out of range, or not among the allowed ones.
     """
-    known = Params.__dataclass_fields__.keys()
+    known = Params.__dataclass_fields__.keys() - {"start"}
     for name in query:
         if name not in known:
             raise BadParameter(name, f"unknown parameter {name!r}", sorted(known))
@@ -194,6 +202,20 @@ def parse_params(query: MultiMapping[str]) -> Params:
         burst=_integer(query, "burst", 1, MAX_CAPACITY, _DEFAULT.burst),
         drop_after=None if drop_after is None else _integer(query, "drop_after", 1, MAX_COUNT, 1),
     )
+
+
+def resume_point(headers: Mapping[str, str], params: Params) -> Params:
+    """``params`` starting one past the ``Last-Event-ID`` header, if the client sent one.
+
+    Raises:
+        BadParameter: (400) the header is not an integer in ``0..count-1``, the ids this
+            stream hands out.
+    """
+    text = headers.get("Last-Event-ID")
+    if not text:  # absent, or empty: a browser sends none when the last id was empty
+        return params
+    last = _integer({"Last-Event-ID": text}, "Last-Event-ID", 0, params.count - 1, 0)
+    return replace(params, start=last + 1)
 
 
 # -- items ------------------------------------------------------------------------------------
@@ -260,7 +282,7 @@ def pull_source(params: Params) -> rxspike.Flowable[Any]:
             sink.next(make(seq))
         return seq + 1
 
-    flow = rxspike.generate(lambda: 0, step)
+    flow = rxspike.generate(lambda: params.start, step)
     if params.interval:  # pace it: still produced on demand, at most one per interval
         flow = flow.pipe(throttle(1 / params.interval, 1, ThrottleMode.SHAPE, prefetch=1))
     return flow
@@ -276,7 +298,7 @@ def push_source(params: Params) -> Observable[Any]:
         observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
         async def produce() -> None:
-            for seq in range(end):
+            for seq in range(params.start, end):
                 observer.on_next(make(seq))
                 if params.interval:
                     await asyncio.sleep(params.interval)
@@ -297,26 +319,24 @@ def push_source(params: Params) -> Observable[Any]:
     return reactivex.create(subscribe)
 
 
-def push_buffer_source(params: Params, on_dropped: Callable[[Any], None]) -> rxspike.Flowable[Any]:
-    """Push through a bounded buffer: ``overflow`` says what a full buffer drops."""
-    return rxspike.from_observable(
-        push_source(params), params.capacity, OVERFLOWS[params.overflow], on_dropped=on_dropped
-    )
+def push_buffer_source(params: Params) -> ObservableFlowable[Any]:
+    """Push through a bounded buffer: ``overflow`` says what a full buffer drops (the
+    stream's ``drops`` count them, read from the buffer's statistics)."""
+    return rxspike.from_observable(push_source(params), params.capacity, OVERFLOWS[params.overflow])
 
 
 def push_throttle_source(
-    params: Params, on_dropped: Callable[[Any], None]
+    params: Params, buffer: rxspike.Flowable[Any] | None = None
 ) -> rxspike.Flowable[Any]:
     """Push through a bounded buffer, shaped by a token bucket to ``rate`` items/s."""
-    return push_buffer_source(params, on_dropped).pipe(
-        throttle(params.rate, params.burst, ThrottleMode.SHAPE)
-    )
+    buffer = push_buffer_source(params) if buffer is None else buffer
+    return buffer.pipe(throttle(params.rate, params.burst, ThrottleMode.SHAPE))
 
 
 async def async_iterator_source(params: Params) -> AsyncIterator[Any]:
     """A plain async generator: pulled one item per unit of demand."""
     make = item_maker(params)
-    for seq in range(params.count):
+    for seq in range(params.start, params.count):
         if seq == params.fail_after:
             raise _failure(params)
         if params.interval:
@@ -395,6 +415,9 @@ class _NaiveStream:
             self._reason = reason
             self._task.cancel()
 
+    def abort(self) -> None:
+        self.stop(EndReason.SHUTDOWN)
+
     async def wait_closed(self) -> None:
         await self._closed.wait()
 
@@ -423,44 +446,32 @@ DEMO_OPTIONS = StreamOptions(statuses={SourceFailed: 500}, send_timeout=60.0)
 
 
 async def stream_handler(request: web.Request) -> web.StreamResponse:
-    params = parse_params(request.query)
+    params = resume_point(request.headers, parse_params(request.query))
     registry = request.app[REGISTRY_KEY]
-
-    def dropped(_: Any) -> None:
-        registry.count_dropped()
-
     source: rxspike.Flowable[Any]
+    stages: dict[str, ObservableFlowable[Any]] = {}
     if params.approach == "push-unbounded":
         with _NaiveStream(request, registry) as naive:
             return await push_unbounded(request, params, naive.sent)
     if params.approach == "pull":
         source = pull_source(params)
-    elif params.approach == "push-buffer":
-        source = push_buffer_source(params, dropped)
-    elif params.approach == "push-throttle":
-        source = push_throttle_source(params, dropped)
+    elif params.approach in ("push-buffer", "push-throttle"):
+        buffer = stages[params.overflow] = push_buffer_source(params)
+        source = (
+            buffer if params.approach == "push-buffer" else push_throttle_source(params, buffer)
+        )
     else:
         source = rxspike.from_async_iterable(async_iterator_source(params))
     if params.drop_after is not None:
         source = source.pipe(dropping(request, params.drop_after))
-    return await stream(request, source, encoder_for(params), options=DEMO_OPTIONS)
+    return await stream(request, source, encoder_for(params), options=DEMO_OPTIONS, stages=stages)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
     registry = request.app[REGISTRY_KEY]
     body = registry.totals().as_json()
-    body["streams"] = [
-        {
-            "id": s.id,
-            "request": s.request,
-            "items_sent": s.items,
-            "bytes_sent": s.bytes,
-            "writes": s.writes,
-            "queued_high_water": s.queued_high_water,
-            "duration": round(s.duration, 3),
-        }
-        for s in registry.open_streams()
-    ]
+    body["streams"] = [s.as_json() for s in registry.open_streams()]
+    body["recent"] = [s.as_json() for s in registry.recent()]
     return web.json_response(body)
 
 

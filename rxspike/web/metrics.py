@@ -2,8 +2,9 @@
 
 Every streaming response registers with a :class:`StreamRegistry` while it runs: the one
 :func:`rxspike.web.setup` put on the application, else :data:`default_registry`. The registry
-counts what was sent and why each stream ended, and at application shutdown it ends the open
-streams (reason ``shutdown``) instead of letting aiohttp wait out its shutdown timeout.
+counts what was sent and why each stream ended, gives a :class:`StreamStats` snapshot of each
+stream, and at application shutdown it ends the open streams (reason ``shutdown``, with a
+goodbye and a complete response) instead of letting aiohttp wait out its shutdown timeout.
 
 >>> registry = StreamRegistry()
 >>> registry.totals().open, registry.totals().ended["completed"]
@@ -15,11 +16,21 @@ from __future__ import annotations
 import asyncio
 import enum
 import itertools
+import logging
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
+
+from ..operators import StageStats
+
+logger = logging.getLogger("rxspike.web")
+
+_NO_DROPS: Mapping[str, int] = MappingProxyType({})
+
+#: Seconds :meth:`StreamRegistry.shutdown` waits for aborted streams after the grace.
+ABORT_WAIT = 1.0
 
 
 class EndReason(enum.Enum):
@@ -66,6 +77,52 @@ class StreamStats:
     reason: EndReason | None
     #: ``repr`` of the error that ended it, if any.
     error: str | None
+    #: The status answered (``None`` until it is chosen, at the first signal).
+    status: int | None = None
+    #: Frames encoded and waiting in the writer's queue now.
+    buffered_items: int = 0
+    #: Bytes waiting now: queued frames plus the transport's write buffer (what the client
+    #: has not taken yet, short of the kernel's socket buffers).
+    buffered_bytes: int = 0
+    #: Items dropped upstream, by strategy: each named stage's ``statistics().dropped``
+    #: (the ``stages`` argument of the response functions).
+    drops: Mapping[str, int] = field(default_factory=lambda: _NO_DROPS)
+    #: Keep-alive frames written (``heartbeat``).
+    heartbeats: int = 0
+    #: Seconds the oldest frame of the latest write had waited in the writer's queue: how
+    #: far the client lags behind the source, as the writer sees it.
+    lag: float = 0.0
+    #: The largest ``lag`` of the stream.
+    max_lag: float = 0.0
+    #: Body bytes after compression (``None`` when the stream is not compressed).
+    compressed_bytes: int | None = None
+    #: The ``Last-Event-ID`` the stream resumed after (SSE ``resume``), else ``None``.
+    resumed_from: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The snapshot as JSON (``/metrics`` of the demo server); bytes as ``bytes_sent``."""
+        return {
+            "id": self.id,
+            "request": self.request,
+            "media_type": self.media_type,
+            "status": self.status,
+            "items_sent": self.items,
+            "bytes_sent": self.bytes,
+            "compressed_bytes": self.compressed_bytes,
+            "writes": self.writes,
+            "queued_high_water": self.queued_high_water,
+            "buffered_items": self.buffered_items,
+            "buffered_bytes": self.buffered_bytes,
+            "drops": dict(self.drops),
+            "heartbeats": self.heartbeats,
+            "lag": round(self.lag, 6),
+            "max_lag": round(self.max_lag, 6),
+            "duration": round(self.duration, 3),
+            "headers_sent": self.headers_sent,
+            "reason": None if self.reason is None else self.reason.value,
+            "error": self.error,
+            "resumed_from": self.resumed_from,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +139,7 @@ class Totals:
     items: int
     #: Body bytes written, by ended and open streams.
     bytes: int
-    #: Items dropped by overflow strategies that report to this registry.
+    #: Items dropped upstream: the streams' ``drops``, plus :meth:`StreamRegistry.count_dropped`.
     dropped: int
 
     def as_json(self) -> dict[str, Any]:
@@ -96,6 +153,14 @@ class Totals:
         }
 
 
+class HasStatistics(Protocol):
+    """A stage that reports :class:`~rxspike.operators.StageStats`: what ``from_observable``
+    returns, or an operator such as ``on_backpressure_buffer(...)`` (keep the operator object
+    and pass it)."""
+
+    def statistics(self) -> StageStats: ...
+
+
 class RegisteredStream(Protocol):
     """What the registry needs of a running stream."""
 
@@ -106,6 +171,9 @@ class RegisteredStream(Protocol):
 
     def stop(self, reason: EndReason) -> None:
         """End the stream soon with ``reason``; synchronous, idempotent."""
+
+    def abort(self) -> None:
+        """Drop the connection now (the shutdown's grace ran out); synchronous, idempotent."""
 
     async def wait_closed(self) -> None: ...
 
@@ -146,10 +214,11 @@ class StreamRegistry:
         self._ended[stats.reason.value if stats.reason else EndReason.CANCELLED.value] += 1
         self._items += stats.items
         self._bytes += stats.bytes
+        self._dropped += sum(stats.drops.values())
         self._recent.append(stats)
 
     def count_dropped(self, count: int = 1) -> None:
-        """Add ``count`` dropped items (wire an overflow strategy's ``on_dropped`` here)."""
+        """Add ``count`` dropped items that no stream reports (an ``on_dropped`` callback)."""
         self._dropped += count
 
     def totals(self) -> Totals:
@@ -160,10 +229,11 @@ class StreamRegistry:
             ended=MappingProxyType(dict(self._ended)),
             items=self._items + sum(s.items for s in live),
             bytes=self._bytes + sum(s.bytes for s in live),
-            dropped=self._dropped,
+            dropped=self._dropped + sum(sum(s.drops.values()) for s in live),
         )
 
     def open_streams(self) -> list[StreamStats]:
+        """A snapshot of each open stream, oldest first."""
         return [stream.stats() for stream in self._open.values()]
 
     def recent(self) -> list[StreamStats]:
@@ -171,15 +241,33 @@ class StreamRegistry:
         return list(self._recent)
 
     async def shutdown(self, grace: float = 5.0) -> None:
-        """End every open stream with ``shutdown`` and wait up to ``grace`` seconds for them."""
+        """End every open stream with ``shutdown``, within ``grace`` seconds.
+
+        Each stream stops its source at once and says goodbye (the format's goodbye frame,
+        then a complete response). A stream still writing to a slow client after ``grace``
+        seconds has its connection dropped; the call then waits up to :data:`ABORT_WAIT`
+        more for those to unwind. Streams that start afterwards end at once the same way.
+        """
         self._closing = True
         streams = list(self._open.values())
+        if not streams:
+            return
         for stream in streams:
             stream.stop(EndReason.SHUTDOWN)
-        if streams:
-            await asyncio.wait(
-                [asyncio.ensure_future(s.wait_closed()) for s in streams], timeout=grace
-            )
+        waits = {asyncio.ensure_future(s.wait_closed()): s for s in streams}
+        _, late = await asyncio.wait(waits, timeout=grace)
+        for waiter in late:
+            waits[waiter].abort()
+        if late:
+            _, stuck = await asyncio.wait(late, timeout=ABORT_WAIT)
+            for waiter in stuck:
+                waiter.cancel()
+        logger.info(
+            "shutdown: %d open streams ended, %d of them cut after the %g s grace",
+            len(streams),
+            len(late),
+            grace,
+        )
 
 
 #: Where streams register when the application has no registry of its own (see ``setup``).

@@ -24,6 +24,9 @@ class ErrorEnd(enum.Enum):
 #: Items a plain Observable may run ahead of the client before its stream fails.
 DEFAULT_PUSH_CAPACITY = 1024
 
+#: What ``StreamOptions.compression`` accepts.
+COMPRESSIONS = (None, "gzip")
+
 
 @dataclass(frozen=True, slots=True)
 class StreamOptions:
@@ -50,16 +53,30 @@ class StreamOptions:
     )
     #: Send the message of unmapped exceptions too (development only: it may leak internals).
     expose_errors: bool = False
-    #: End the stream (reason ``timeout``) when the client has not taken any bytes for this
-    #: many seconds while the writer waits for it; ``None``: wait as long as the client lives.
-    send_timeout: float | None = None
+    #: End the stream (reason ``timeout``) when one write has waited this many seconds for
+    #: the client to take bytes: a frozen client, or one whose machine vanished. Also set as
+    #: the socket's ``TCP_USER_TIMEOUT`` where the platform has it (Linux), so the kernel
+    #: drops a connection whose sent bytes stay unacknowledged that long even while the
+    #: stream is idle. ``None``: wait as long as the connection lives.
+    send_timeout: float | None = 30.0
     #: A writer that keeps finding frames to write yields to the event loop once it has
     #: written for this many seconds (0: after every write). Lower gives other tasks a turn
     #: sooner; higher saves the cost of a loop turn per write (about 5 % at 64 KiB writes).
     time_slice: float = 0.0002
-    #: When no item came for this many seconds, write the format's keep-alive (an SSE
-    #: comment); ``None``: never. Formats without a keep-alive frame ignore it.
-    heartbeat: float | None = None
+    #: When nothing was written for this many seconds, write the format's keep-alive (an
+    #: SSE comment, NDJSON's opt-in ``keepalive`` record), so proxies and clients do not
+    #: take the silence for a dead connection; ``None``: never. A source still silent this
+    #: long before its first item gets its headers (200) and a keep-alive then. Formats
+    #: without a keep-alive frame (``Raw``) ignore it.
+    heartbeat: float | None = 15.0
+    #: ``"gzip"``: compress the body for clients whose ``Accept-Encoding`` takes gzip, with
+    #: a zlib SYNC_FLUSH after every write so each event arrives when it is sent (about
+    #: 24 KiB of zlib state per stream). ``None`` (the default): no compression.
+    compression: str | None = None
+    #: Seconds the shutdown goodbye tells clients to wait before reconnecting (SSE
+    #: ``retry:``), spread at random over ``[shutdown_retry, 2 * shutdown_retry)`` so the
+    #: clients of a stopping server do not all arrive at the next one at the same instant.
+    shutdown_retry: float = 1.0
     #: Capacity of the bounded buffer a plain (push) Observable goes through; overflowing it
     #: fails the stream. Pass a Flowable to choose another strategy.
     push_capacity: int = DEFAULT_PUSH_CAPACITY
@@ -69,6 +86,15 @@ class StreamOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"StreamOptions.{name} must be a positive int, got {value!r}")
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(
+                f"StreamOptions.compression must be one of {COMPRESSIONS}, got {self.compression!r}"
+            )
+        if isinstance(self.shutdown_retry, bool) or not self.shutdown_retry >= 0:
+            raise ValueError(
+                "StreamOptions.shutdown_retry must be a number of seconds >= 0, "
+                f"got {self.shutdown_retry!r}"
+            )
         for name in ("send_timeout", "heartbeat"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not value > 0):

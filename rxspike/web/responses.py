@@ -23,15 +23,24 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from ..bridges import ObservableFlowable
+from ..core import empty
+from ..core import error as failing
+from ._errors import InvalidLastEventId
 from ._source import Source, as_flowable
 from ._writer import FlowWriter
 from .application import registry_for
-from .encoders import NDJSON, SSE, Encoder, Raw
+from .encoders import NDJSON, SSE, Encoder, EventSelector, IdSelector, Raw
+from .metrics import HasStatistics
 from .options import StreamOptions
 
 T = TypeVar("T")
 
 _DEFAULTS = StreamOptions()
+
+#: A resume hook: the source that continues after the client's ``Last-Event-ID``, or
+#: ``None`` when there is nothing more (answered ``204``, and ``EventSource`` stops).
+Resume = Callable[[str], Source[Any] | None]
 
 
 async def stream(
@@ -42,6 +51,7 @@ async def stream(
     options: StreamOptions = _DEFAULTS,
     status: int = 200,
     headers: Mapping[str, str] | None = None,
+    stages: Mapping[str, HasStatistics] | None = None,
 ) -> web.StreamResponse:
     """Stream ``source`` into the response of ``request``, each item encoded by ``encoder``.
 
@@ -50,9 +60,12 @@ async def stream(
         source: a Flowable, a reactivex Observable (through a bounded buffer that fails the
             stream on overflow: see ``StreamOptions.push_capacity``), or an async iterable.
         encoder: the format; :class:`SSE`, :class:`NDJSON`, :class:`Raw` or your own.
-        options: bounds, error policy, timeouts.
+        options: bounds, error policy, timeouts, heartbeat, compression.
         status: the status when the stream has items (``200``).
         headers: extra response headers; they win over the encoder's.
+        stages: named stages of the pipeline (``from_observable(...)``, an overflow operator)
+            whose drops the stream's statistics report, as ``drops[name]``; name them after
+            their strategy (``{"drop-oldest": buffer}``).
 
     Returns:
         The response, already sent, for the handler to return.
@@ -62,9 +75,36 @@ async def stream(
         asyncio.CancelledError: the handler's task was cancelled (aiohttp's
             ``handler_cancellation`` after a disconnect); upstream was cancelled first.
     """
+    return await _stream(
+        request, source, encoder, options=options, status=status, headers=headers, stages=stages
+    )
+
+
+async def _stream(
+    request: web.BaseRequest,
+    source: Source[T],
+    encoder: Encoder[T],
+    *,
+    options: StreamOptions,
+    status: int = 200,
+    headers: Mapping[str, str] | None,
+    stages: Mapping[str, HasStatistics] | None,
+    resumed_from: str | None = None,
+) -> web.StreamResponse:
     flow = as_flowable(source, options.push_capacity)
+    if flow is not source and isinstance(flow, ObservableFlowable):
+        # The bounded buffer a plain Observable goes through: its drops are the stream's.
+        stages = {"error": flow, **(stages or {})}
     writer = FlowWriter(
-        request, flow, encoder, options, registry_for(request), status=status, headers=headers
+        request,
+        flow,
+        encoder,
+        options,
+        registry_for(request),
+        status=status,
+        headers=headers,
+        stages=stages,
+        resumed_from=resumed_from,
     )
     return await writer.run()
 
@@ -73,27 +113,78 @@ async def sse(
     request: web.BaseRequest,
     source: Source[Any],
     *,
+    id: IdSelector | None = None,
+    event: str | EventSelector | None = None,
+    retry: int | None = None,
+    resume: Resume | None = None,
     options: StreamOptions = _DEFAULTS,
     headers: Mapping[str, str] | None = None,
     default: Callable[[Any], Any] | None = None,
+    stages: Mapping[str, HasStatistics] | None = None,
 ) -> web.StreamResponse:
     """Stream as server-sent events (``text/event-stream``); see :class:`SSE` for items.
 
-    ``default`` converts values ``json`` cannot serialise. An empty stream answers ``204``.
+    Args:
+        request, source, options, headers, stages: as for :func:`stream`.
+        id: the ``id:`` of each item (``lambda item: item.seq``); the browser sends the last
+            one back as ``Last-Event-ID`` when it reconnects.
+        event: the event type of every item, or a function of the item.
+        retry: the browser's reconnection delay in milliseconds, sent before the first event.
+        resume: called with the ``Last-Event-ID`` header when a client reconnects with one;
+            returns the source that continues after that id, used instead of ``source``
+            (``None``: nothing more, ``204``). A ``ValueError`` it raises answers ``400``
+            (:class:`InvalidLastEventId`); any other exception fails the stream like a
+            source that fails before its first item.
+        default: converts values ``json`` cannot serialise.
+
+    An empty stream answers ``204``, which tells ``EventSource`` to stop reconnecting.
+
+    Raises:
+        ValueError: a constant ``event`` with CR, LF or NUL, or a ``retry`` below 0.
     """
-    return await stream(request, source, SSE(default=default), options=options, headers=headers)
+    encoder = SSE(id=id, event=event, retry=retry, default=default)
+    last_id = request.headers.get("Last-Event-ID") if resume is not None else None
+    if resume is not None and last_id:
+        source = _resumed(resume, last_id)
+    return await _stream(
+        request,
+        source,
+        encoder,
+        options=options,
+        headers=headers,
+        stages=stages,
+        resumed_from=last_id or None,
+    )
+
+
+def _resumed(resume: Resume, last_id: str) -> Source[Any]:
+    """The hook's source; its failure becomes a source that fails (a 4xx/5xx answer)."""
+    try:
+        found = resume(last_id)
+    except ValueError as error:
+        return failing(InvalidLastEventId(last_id, error))
+    except Exception as error:
+        return failing(error)
+    return empty() if found is None else found
 
 
 async def ndjson(
     request: web.BaseRequest,
     source: Source[Any],
     *,
+    keepalive: Any = None,
     options: StreamOptions = _DEFAULTS,
     headers: Mapping[str, str] | None = None,
     default: Callable[[Any], Any] | None = None,
+    stages: Mapping[str, HasStatistics] | None = None,
 ) -> web.StreamResponse:
-    """Stream as newline-delimited JSON (``application/x-ndjson``), one item per line."""
-    return await stream(request, source, NDJSON(default=default), options=options, headers=headers)
+    """Stream as newline-delimited JSON (``application/x-ndjson``), one item per line.
+
+    ``keepalive``: a JSON value written as a line of its own after ``options.heartbeat``
+    seconds of silence (opt-in: your clients must know to skip it).
+    """
+    encoder = NDJSON(default=default, keepalive=keepalive)
+    return await _stream(request, source, encoder, options=options, headers=headers, stages=stages)
 
 
 async def raw(
@@ -103,6 +194,9 @@ async def raw(
     media_type: str = "application/octet-stream",
     options: StreamOptions = _DEFAULTS,
     headers: Mapping[str, str] | None = None,
+    stages: Mapping[str, HasStatistics] | None = None,
 ) -> web.StreamResponse:
     """Stream ``bytes`` (or ``str``, UTF-8) items as they are, as a chunked body."""
-    return await stream(request, source, Raw(media_type), options=options, headers=headers)
+    return await _stream(
+        request, source, Raw(media_type), options=options, headers=headers, stages=stages
+    )
