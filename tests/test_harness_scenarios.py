@@ -250,6 +250,7 @@ def test_report_from_metrics_alone(tmp_path: Path) -> None:
     report = (tmp_path / "REPORT.md").read_text()
     assert "| `pull` | 1000 | 1.50 |" in report
     assert "| `push-unbounded` | 10 / 10 | 0 | 0 | 1/1 in 3/4 ms | 2/2 | - | 0 |" in report
+    assert "| `pull` | 1.00 | 0.50 | 256.0 | 0.50 |" in report
     pngs = [path for key, path in written.items() if key.startswith("plot:")]
     assert {p.name for p in pngs} >= {"demo-heap.png", "demo-throughput.png", "demo-sweep.png"}
     for png in pngs:

@@ -91,6 +91,7 @@ TABLES: dict[str, list[tuple[str, Cell]]] = {
         ("peak heap MiB", _col("memory.peak_heap_mib", 2)),
         ("heap growth MiB", _col("memory.heap_growth_mib", 2)),
         ("per client KiB", _col("memory.per_connection_kib", 1)),
+        ("heap after MiB", _col("memory.heap_after_mib", 2)),
     ],
     "accounting": [
         ("delivered / expected", _delivered),
@@ -218,7 +219,8 @@ def write_markdown(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[s
         "5 ms sampler woke up. *Peak heap* is memray's exact high-water mark of the server's "
         "heap; *growth* is the highest heap snapshot during the load minus the heap just "
         "before it, and *per client* divides that by the clients (pymalloc takes small-object "
-        "memory in 1 MiB arenas, so differences below 1 MiB are allocator granularity). "
+        "memory in 1 MiB arenas, so differences below 1 MiB are allocator granularity); "
+        "*heap after* is the heap 0.3 s after the last client finished. "
         "*Expected* items are the whole stream for a client that read to the end, else every "
         "sequence number up to the last one it got; *dropped* is the server's count of items "
         "its overflow strategy discarded; *lost* is what went missing beyond that (must be 0). "

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -313,6 +314,29 @@ def _slim(summary: dict[str, Any]) -> dict[str, Any]:
     return {**summary, "cleanup": cleanup}
 
 
+def _git_commit() -> str | None:
+    """The commit of the code that ran (``+dirty`` with local changes), if in a checkout."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     import aiohttp
@@ -327,6 +351,7 @@ def machine() -> dict[str, Any]:
         versions["memray"] = "missing"
     versions["reactivex"] = str(getattr(reactivex, "__version__", "?"))
     return {
+        "commit": _git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "cpus": os.cpu_count(),
