@@ -19,6 +19,7 @@ from rxspike.harness._frames import BytesFrames, NdjsonFrames, SseFrames
 from rxspike.harness.loadgen import ClientRecord
 from rxspike.harness.report import (
     read_tables,
+    refresh_tables,
     render_marked,
     update_latest,
     write_report,
@@ -248,7 +249,7 @@ def test_report_from_metrics_alone(tmp_path: Path) -> None:
     (tmp_path / "metrics.json").write_text(json.dumps(_fake_metrics()))
     written = write_report(tmp_path)
     report = (tmp_path / "REPORT.md").read_text()
-    assert "| `pull` | 1000 | 1.50 |" in report
+    assert "| `pull` | 1000 | n/a | 1.50 |" in report
     assert "| `push-unbounded` | 10 / 10 | 0 | 0 | 1/1 in 3/4 ms | 2/2 | - | 0 |" in report
     assert "| `pull` | 1.00 | 0.50 | 256.0 | 0.50 |" in report
     pngs = [path for key, path in written.items() if key.startswith("plot:")]
@@ -268,6 +269,22 @@ def test_marked_tables_round_trip() -> None:
     assert read_tables(text) == {("demo", "timing"): table}
     sweep = render_marked(metrics, "demo", "sweep")
     assert "| `push-unbounded` | 0.50 | 5.00 | 10.0x |" in sweep
+
+
+def test_refresh_replaces_stale_tables_and_fills_empty_markers() -> None:
+    metrics = _fake_metrics()
+    fresh = render_marked(metrics, "demo", "timing")
+    text = (
+        "# F\n\n<!-- table: demo timing -->\n\n| stale |\n|---|\n\nprose\n\n"
+        "<!-- table: demo sweep -->\nmore prose\n"
+    )
+    refreshed = refresh_tables(text, metrics)
+    assert read_tables(refreshed) == {
+        ("demo", "timing"): fresh,
+        ("demo", "sweep"): render_marked(metrics, "demo", "sweep"),
+    }
+    assert "prose\n" in refreshed and "more prose" in refreshed and "stale" not in refreshed
+    assert refresh_tables(refreshed, metrics) == refreshed
 
 
 def test_latest_points_at_the_newest_run(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ..harness.report import update_latest, write_report
+from ..harness.report import refresh_tables, update_latest, write_report
 from ..harness.runner import DEFAULT_REPEATS, RunConfig, Runner, plan
 from ..harness.scenario import ScenarioError, load_scenarios, select
 from ..harness.server import DEFAULT_APP
@@ -164,3 +164,31 @@ def report_command(run_dir: Path) -> None:
         raise click.ClickException(f"{run_dir} has no metrics.json: not a scenario run")
     written = write_report(run_dir)
     click.echo(f"report: {written['report']}  ({len(written)} files)")
+
+
+@scenarios.command("refresh-findings")
+@click.option(
+    "--findings",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=REPORTS / "FINDINGS.md",
+    show_default=True,
+)
+@click.option(
+    "--reference",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=REPORTS / "reference",
+    show_default=True,
+)
+def refresh_findings_command(findings: Path, reference: Path) -> None:
+    """Re-render FINDINGS.md's marked tables from the reference run's metrics.json.
+
+    The prose is yours to update: tests/test_findings.py names any measured number in it
+    that the new tables no longer contain.
+    """
+    import json
+
+    metrics = json.loads((reference / "metrics.json").read_text())
+    before = findings.read_text()
+    after = refresh_tables(before, metrics)
+    findings.write_text(after)
+    click.echo(f"{findings}: {'tables updated' if after != before else 'already current'}")

@@ -47,6 +47,16 @@ def _pair(first: str, second: str, digits: int) -> Cell:
     return lambda e: f"{_num(_get(e, first), digits)} / {_num(_get(e, second), digits)}"
 
 
+def _range(path: str, digits: int) -> Cell:
+    def cell(entry: Mapping[str, Any]) -> str:
+        span = _get(entry, path)
+        if not span:
+            return "n/a"
+        return f"{_num(span[0], digits)}-{_num(span[1], digits)}"
+
+    return cell
+
+
 def _delivered(entry: Mapping[str, Any]) -> str:
     a = entry["accounting"]
     return f"{a['delivered']} / {a['expected']}"
@@ -82,6 +92,7 @@ def _errors(entry: Mapping[str, Any]) -> str:
 TABLES: dict[str, list[tuple[str, Cell]]] = {
     "timing": [
         ("items/s", _col("timing.items_per_s", 0)),
+        ("items/s min-max", _range("timing.ranges.items_per_s", 0)),
         ("MB/s", _col("timing.mb_per_s", 2)),
         ("first item p50 / p99 ms", _pair("timing.ttfb_p50_ms", "timing.ttfb_p99_ms", 1)),
         ("gap p50 / p99 ms", _pair("timing.gap_p50_ms", "timing.gap_p99_ms", 1)),
@@ -213,7 +224,8 @@ def write_markdown(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[s
         "",
     ]
     lines += [
-        "Columns: *items/s* and *MB/s* count what all clients received over the pass; "
+        "Columns: *items/s* and *MB/s* count what all clients received over the pass "
+        "(*min-max*: the slowest and fastest of the timing passes); "
         "*first item* is from sending the request to the first whole item; *gap* is the "
         "time between consecutive items at one client; *loop lag* is how late the server's "
         "5 ms sampler woke up. *Peak heap* is memray's exact high-water mark of the server's "
@@ -419,6 +431,35 @@ def read_tables(markdown: str) -> dict[tuple[str, str], str]:
             body.append(following)
         found[(scenario, kind)] = "\n".join(body)
     return found
+
+
+def refresh_tables(markdown: str, metrics: Mapping[str, Any]) -> str:
+    """``markdown`` with the table after every ``<!-- table: SCENARIO KIND -->`` marker
+    re-rendered from ``metrics`` (a table is inserted where a marker has none).
+    """
+    lines = markdown.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        out.append(line)
+        i += 1
+        stripped = line.strip()
+        if not (stripped.startswith("<!-- table:") and stripped.endswith("-->")):
+            continue
+        scenario, kind = stripped[len("<!-- table:") : -3].split()
+        blank = i
+        while blank < len(lines) and not lines[blank].strip():
+            blank += 1
+        end = blank
+        while end < len(lines) and lines[end].startswith("|"):
+            end += 1
+        if end > blank:  # an old table: drop it, keep what stood between
+            i = end
+        out += ["", render_marked(metrics, scenario, kind)]
+        if i < len(lines) and lines[i].strip():
+            out.append("")
+    return "\n".join(out) + ("\n" if markdown.endswith("\n") else "")
 
 
 def render_marked(metrics: Mapping[str, Any], scenario: str, kind: str) -> str:

@@ -1,0 +1,110 @@
+"""reports/FINDINGS.md quotes the committed reference run, and only it.
+
+Each results table in FINDINGS.md follows a ``<!-- table: SCENARIO KIND -->`` marker and must
+be exactly what the report writer renders from ``reports/reference/metrics.json``. Measured
+numbers in the prose (MiB, MB/s, ms, items/s, and ratios like ``12x``) must appear in those
+tables or in the scenarios' own settings, so a rerun of the reference cannot leave stale
+numbers behind. (Code blocks are exempt: they show settings, not results.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rxspike.harness.report import kinds, read_tables, render_marked, render_sweep_table
+
+ROOT = Path(__file__).resolve().parents[1]
+FINDINGS = ROOT / "reports" / "FINDINGS.md"
+REFERENCE = ROOT / "reports" / "reference"
+MEASURED = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s?(MiB|MB/s|ms|items/s|x)(?![\w/])")
+
+
+@pytest.fixture(scope="module")
+def metrics() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((REFERENCE / "metrics.json").read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def findings() -> str:
+    return FINDINGS.read_text()
+
+
+def test_the_reference_run_is_committed_complete(metrics: dict[str, Any]) -> None:
+    assert not metrics["quick"]
+    assert len(metrics["scenarios"]) == 7
+    report = (REFERENCE / "REPORT.md").read_text()
+    for name, scenario in metrics["scenarios"].items():
+        assert f"(`{name}`)" in report
+        assert {v["approach"] for v in scenario["variants"].values()} == {
+            "pull",
+            "push-buffer",
+            "push-throttle",
+            "push-unbounded",
+            "async-iterator",
+        }
+        for entry in scenario["variants"].values():
+            assert entry["timing"]["repeats"] >= 3 and "memory" in entry
+    for png in (REFERENCE / "plots").glob("*.png"):
+        assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_only_the_small_files_of_the_reference_are_committed() -> None:
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "reports/reference"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "reports/reference/metrics.json" in listed
+    assert "reports/reference/REPORT.md" in listed
+    assert all(not name.endswith((".bin", ".html")) for name in listed), listed
+
+
+def test_every_table_matches_the_reference_metrics(findings: str, metrics: dict[str, Any]) -> None:
+    tables = read_tables(findings)
+    assert len(tables) >= 7
+    for (scenario, kind), table in tables.items():
+        assert kind in kinds(), kind
+        assert scenario in metrics["scenarios"], scenario
+        assert table == render_marked(metrics, scenario, kind), (scenario, kind)
+
+
+def _allowed(metrics: dict[str, Any]) -> set[float]:
+    """Every number a FINDINGS table shows, and every number of the scenarios' settings."""
+    allowed: set[float] = set()
+    texts = []
+    for name, scenario in metrics["scenarios"].items():
+        texts += [render_marked(metrics, name, kind) for kind in ("timing", "memory", "accounting")]
+        texts.append(render_sweep_table(scenario) or "")
+        spec = scenario["spec"]
+        for values in (spec["stream"], spec["clients"], spec["sweep"]["clients"]):
+            allowed.update(float(v) for v in values.values() if isinstance(v, int | float))
+        allowed.update(float(c) for c in spec["sweep"]["count"])
+    for text in texts:
+        allowed.update(float(n) for n in re.findall(r"\d+(?:\.\d+)?", text))
+    return allowed
+
+
+def test_measured_numbers_in_the_prose_come_from_the_reference(
+    findings: str, metrics: dict[str, Any]
+) -> None:
+    prose = re.sub(r"```.*?```", "", findings, flags=re.S)
+    for table in read_tables(findings).values():  # checked above, cell by cell
+        prose = prose.replace(table, "")
+    allowed = _allowed(metrics)
+    stray = [
+        f"{number}{unit}"
+        for number, unit in MEASURED.findall(prose)
+        if float(number.replace(",", "")) not in allowed
+    ]
+    assert not stray, f"numbers not in the reference tables or settings: {stray}"
