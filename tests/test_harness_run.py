@@ -212,3 +212,30 @@ def test_the_cli_writes_a_complete_report(tmp_path: Path) -> None:
     index.feed((out / "index.html").read_text())
     assert index.tags.count("iframe") == 2
     assert not list(out.glob("memray/*.html"))
+
+
+@pytest.mark.slow
+def test_a_quick_run_of_everything_is_complete(tmp_path: Path) -> None:
+    """What ``make scenarios`` produces, at ``--quick`` size: every scenario, every approach."""
+    out = tmp_path / "all"
+    result = CliRunner().invoke(
+        main, ["scenarios", "run", "--quick", "--out", str(out), "--dir", str(SCENARIOS)]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    scenarios = load_scenarios(SCENARIOS)
+    assert list(metrics["scenarios"]) == [s.name for s in scenarios]
+    report = (out / "REPORT.md").read_text()
+    index = (out / "index.html").read_text()
+    for scenario in scenarios:
+        data = metrics["scenarios"][scenario.name]
+        assert list(data["variants"]) == [v.label for v in scenario.variants()]
+        assert f"(`{scenario.name}`)" in report
+        assert (out / "plots" / f"{scenario.name}-heap.png").is_file()
+        for entry in data["variants"].values():
+            accounting = entry["accounting"]
+            assert accounting["lost"] == 0 and accounting["out_of_order"] == 0
+            assert accounting["finalized"] == accounting["streams"]
+            for key in ("flamegraph", "flamegraph_temporal"):
+                assert (out / entry["memory"][key]).is_file()
+                assert entry["memory"][key] in index
