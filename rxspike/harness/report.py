@@ -188,10 +188,12 @@ def _flamegraph_links(scenario: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def approach_sources() -> dict[str, str]:
-    """The demo server's code for each approach, for quoting (empty if it has none)."""
+def approach_sources(app: str = "rxspike.web.demo:create_app") -> dict[str, str]:
+    """The code of each approach in the app's module (its ``approach_sources()``), for
+    quoting; empty if it has none. The runner stores it in ``metrics.json``, so a report
+    quotes the code that ran, not the code that is installed when it is redrawn."""
     try:
-        demo = importlib.import_module("rxspike.web.demo")
+        demo = importlib.import_module(app.partition(":")[0])
     except ImportError:
         return {}
     sources = getattr(demo, "approach_sources", None)
@@ -244,7 +246,7 @@ def write_markdown(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[s
     overview = figures.get("overview", {}).get("heap")
     if overview:
         lines += [f"![peak heap overview]({overview})", ""]
-    sources = approach_sources()
+    sources = metrics.get("approach_sources") or {}
     if sources:
         lines += ["## Approaches", ""]
         for name, code in sources.items():

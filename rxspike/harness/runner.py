@@ -29,6 +29,7 @@ from typing import Any
 from .memory import read_profile, render_flamegraph
 from .passes import combine_accounting, combine_timing
 from .processes import ServerProcess, WorkerProcess
+from .report import approach_sources
 from .scenario import Scenario, Variant
 from .server import DEFAULT_APP
 
@@ -175,6 +176,7 @@ class Runner:
                 "app": self.config.app,
             },
             "machine": machine(),
+            "approach_sources": approach_sources(self.config.app),
             "wall_time_s": round(time.perf_counter() - started, 1),
             "scenarios": results,
         }
