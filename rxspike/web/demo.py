@@ -464,7 +464,14 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
         source = rxspike.from_async_iterable(async_iterator_source(params))
     if params.drop_after is not None:
         source = source.pipe(dropping(request, params.drop_after))
-    return await stream(request, source, encoder_for(params), options=DEMO_OPTIONS, stages=stages)
+    return await stream(
+        request,
+        source,
+        encoder_for(params),
+        options=DEMO_OPTIONS,
+        stages=stages,
+        resumed_from=request.headers.get("Last-Event-ID") if params.start else None,
+    )
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

@@ -52,6 +52,7 @@ async def stream(
     status: int = 200,
     headers: Mapping[str, str] | None = None,
     stages: Mapping[str, HasStatistics] | None = None,
+    resumed_from: str | None = None,
 ) -> web.StreamResponse:
     """Stream ``source`` into the response of ``request``, each item encoded by ``encoder``.
 
@@ -66,6 +67,8 @@ async def stream(
         stages: named stages of the pipeline (``from_observable(...)``, an overflow operator)
             whose drops the stream's statistics report, as ``drops[name]``; name them after
             their strategy (``{"drop-oldest": buffer}``).
+        resumed_from: where ``source`` continues from, when you resume a stream yourself
+            (a ``Last-Event-ID``, a cursor), for the statistics; :func:`sse` sets it.
 
     Returns:
         The response, already sent, for the handler to return.
@@ -76,7 +79,14 @@ async def stream(
             ``handler_cancellation`` after a disconnect); upstream was cancelled first.
     """
     return await _stream(
-        request, source, encoder, options=options, status=status, headers=headers, stages=stages
+        request,
+        source,
+        encoder,
+        options=options,
+        status=status,
+        headers=headers,
+        stages=stages,
+        resumed_from=resumed_from,
     )
 
 
