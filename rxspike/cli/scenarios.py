@@ -93,7 +93,7 @@ def list_command(directory: Path | None) -> None:
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Run directory (default: reports/runs/RUN-ID, and reports/latest points at it).",
+    help="Run directory (default: reports/RUN-ID, and reports/latest points at it).",
 )
 @click.option(
     "--repeats",
@@ -129,7 +129,7 @@ def run_command(
     except ScenarioError as error:
         raise click.ClickException(str(error)) from error
     run_id = time.strftime("%Y%m%d-%H%M%S") + ("-quick" if quick else "")
-    run_dir = out if out is not None else REPORTS / "runs" / run_id
+    run_dir = out if out is not None else REPORTS / run_id
     config = RunConfig(
         scenarios=chosen,
         out_dir=run_dir,
