@@ -32,9 +32,13 @@ COMPRESSIONS = (None, "gzip")
 class StreamOptions:
     """The knobs of one streaming response; the defaults suit most services.
 
+    >>> StreamOptions(heartbeat=None, compression="gzip").send_timeout
+    30.0
+
     Raises:
-        ValueError: a bound is not a positive int, a timeout is not positive, or a status
-            in ``statuses`` is not in 400..599.
+        ValueError: a bound is not a positive int, a timeout is not positive, a status
+            in ``statuses`` is not in 400..599, ``compression`` is not ``None`` or
+            ``"gzip"``, or ``shutdown_retry`` is negative.
     """
 
     #: Items requested from the source but not yet handed to the socket, at most.
