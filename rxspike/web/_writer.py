@@ -128,7 +128,11 @@ class FlowWriter(Generic[T]):
         self._blocked_since: float | None = None
         #: Seconds of silence before a keep-alive, if the format has one.
         self._heartbeat = options.heartbeat if encoder.keepalive else None
+        #: Set by the heartbeat timer while the writer idles: write a keep-alive now.
         self._heartbeat_due = False
+        self._heartbeat_timer: asyncio.TimerHandle | None = None
+        #: Loop time of the latest write (or of the start): the silence is measured from it.
+        self._quiet_since = self._loop.time()
         self._heartbeats = 0
         self._items = 0
         self._bytes = 0
@@ -244,6 +248,10 @@ class FlowWriter(Generic[T]):
         """Stream, and return the response for the handler to return."""
         self._registry.add(self)
         unwatch = watcher().watch(self._check)
+        if self._heartbeat is not None:
+            self._heartbeat_timer = self._loop.call_at(
+                self._quiet_since + self._heartbeat, self._beat
+            )
         try:
             response = await self._run()
         except asyncio.CancelledError as cancelled:
@@ -260,6 +268,8 @@ class FlowWriter(Generic[T]):
             raise
         finally:
             unwatch()
+            if self._heartbeat_timer is not None:
+                self._heartbeat_timer.cancel()
             self._receiver.cancel()
             self._restore_transport()
             self._registry.remove(self)
@@ -287,8 +297,10 @@ class FlowWriter(Generic[T]):
             return await self._head(response)
         try:
             await self._start(response)
-            if not receiver.chunks and self._heartbeat_due:
-                await self._keepalive(response)
+            if self._heartbeat_due:
+                self._heartbeat_due = False
+                if not receiver.chunks:
+                    await self._keepalive(response)
             await self._pump(response)
         except ConnectionError as error:
             if _timed_out(error):  # the kernel gave up on unacknowledged bytes
@@ -354,12 +366,14 @@ class FlowWriter(Generic[T]):
                 if not receiver.chunks and not receiver.finished:
                     await self._idle()
                     next_yield = now() + time_slice  # waiting gave the loop its turns
-                    if self._heartbeat_due and not receiver.chunks and self._stop_reason is None:
-                        await self._keepalive(response)
+                    if self._heartbeat_due:
+                        self._heartbeat_due = False
+                        if not receiver.chunks and self._stop_reason is None:
+                            await self._keepalive(response)
                 continue
             # The hot path: _send() inlined.
             size = len(data)
-            started = self._blocked_since = now()
+            started = self._blocked_since = self._quiet_since = now()
             if gzip is not None:
                 data = gzip.write(data)
                 self._compressed += len(data)
@@ -397,7 +411,7 @@ class FlowWriter(Generic[T]):
         self._blocked_since = None
 
     async def _keepalive(self, response: web.StreamResponse) -> None:
-        self._heartbeat_due = False
+        self._quiet_since = self._loop.time()
         await self._send(response, self._encoder.keepalive)
         self._heartbeats += 1
 
@@ -442,21 +456,26 @@ class FlowWriter(Generic[T]):
         """Wait for a signal, a stop, or the heartbeat."""
         receiver = self._receiver
         waiter = receiver.waiter = self._loop.create_future()
-        heartbeat = self._heartbeat
-        handle = None
-        self._heartbeat_due = False
-        if heartbeat is not None:
-            handle = self._loop.call_later(heartbeat, self._beat)
         try:
             await waiter
         finally:
             receiver.waiter = None
-            if handle is not None:
-                handle.cancel()
 
     def _beat(self) -> None:
-        self._heartbeat_due = True
-        self._receiver.wake()
+        """The heartbeat timer: one per stream, re-armed for when the silence would reach
+        ``heartbeat`` seconds (no timer per idle wait). A writer that idles that long is
+        woken to write a keep-alive; one busy writing needs none."""
+        heartbeat = self._heartbeat
+        if heartbeat is None or self._state is WriterState.ENDED:
+            return
+        now = self._loop.time()
+        due = self._quiet_since + heartbeat
+        if now >= due:
+            if self._receiver.waiter is not None:
+                self._heartbeat_due = True
+                self._receiver.wake()
+            due = now + heartbeat
+        self._heartbeat_timer = self._loop.call_at(due, self._beat)
 
     # -- endings ---------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ An encoder turns each item into the bytes of one frame, and an error into the in
 terminal frame that ends a stream whose headers were already sent. It also names the
 response's media type and what a stream with no items answers. Write your own by
 subclassing :class:`Encoder` and overriding :meth:`Encoder.encode` (and, if your format has
-one, :meth:`Encoder.encode_error`).
+them, :meth:`Encoder.encode_error`, :meth:`Encoder.encode_goodbye` and ``keepalive``).
 
 >>> SSE().encode("hello")
 b'data: hello\\n\\n'
