@@ -5,6 +5,15 @@ One call in a handler, with demand taken from the socket::
     async def events(request: web.Request) -> web.StreamResponse:
         return await rxspike.web.sse(request, flow)
 
+and for a stream a browser resumes after a reconnect::
+
+    return await rxspike.web.sse(
+        request, events_after(None), id=lambda e: e.seq, resume=events_after
+    )
+
+``rxspike.web.setup(app)`` gives the application its stream registry (per-stream metrics)
+and a graceful shutdown.
+
 Imports the demand core, the operators and the bridges; nothing above them. The demo server
 (``rxspike serve``) lives in :mod:`rxspike.web.demo`.
 """

@@ -13,7 +13,10 @@ What a stream answers, per situation (``sse`` / ``ndjson`` / ``raw``):
   ``{"error": ..., "status": ..., "stream": ...}``;
 - an error after the first item: ``event: error`` with that JSON / the record
   ``{"error": {...}}`` / nothing, then the connection is aborted (``ErrorEnd.ABORT``, the
-  default) or the body ends cleanly (``ErrorEnd.CLOSE``).
+  default) or the body ends cleanly (``ErrorEnd.CLOSE``);
+- the server shuts down (``setup(app)``): a ``retry:`` hint / the record with status 503 /
+  nothing, then the body ends cleanly / cleanly / is cut;
+- SSE only: a ``Last-Event-ID`` the ``resume`` hook rejects with ``ValueError``: ``400``.
 """
 
 from __future__ import annotations
