@@ -16,9 +16,12 @@ $(STAMP): $(BIN)/python setup.cfg setup.py pyproject.toml
 
 install: $(STAMP)
 
-## make test: the whole default suite, then ruff and mypy
+## make test: the whole default suite, the memory-bound tests under memray, then ruff and mypy
+# pytest-memray enforces limit_memory only under --memray, which slows every test it tracks:
+# so those tests run on their own, tracked.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow and not limit_memory"
+	$(BIN)/python -m pytest -q --memray -m "limit_memory and not slow" tests
 	$(BIN)/ruff check rxspike tests benchmarks
 	$(BIN)/ruff format --check rxspike tests benchmarks
 	$(BIN)/mypy
