@@ -36,8 +36,10 @@ class DemoServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no ty
     def load_config(self) -> None:
         for name, value in self._settings.items():
             self.cfg.set(name, value)
-        if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: one per user
-            self.cfg.set("control_socket_disable", True)  # would clash between servers
+        # Recent gunicorn (27 here) opens a control socket, ~/.gunicorn/gunicorn.ctl: one path
+        # per user, so two servers (two test runs, say) would clash on it.
+        if "control_socket_disable" in self.cfg.settings:
+            self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
         return demo_app
