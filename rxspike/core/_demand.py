@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ._workloop import WorkLoop
 from .errors import InvalidDemandError
@@ -71,6 +71,37 @@ class DemandLoop(WorkLoop):
             if self._wip != 1:
                 return
         self._run()
+
+    # -- ending, for boundaries that keep their subscriber in ``_downstream`` ----------------
+
+    _downstream: Subscriber[Any] | None
+
+    def _release(self) -> None:
+        """Drop the subscriber, cancel upstream, free buffers. Runs once the stream ended."""
+        raise NotImplementedError
+
+    def _end(self, error: Exception | None) -> None:
+        """Release, then signal ``error`` (``None``: completion) to the subscriber, fenced."""
+        with self._lock:
+            self._state = Lifecycle.TERMINATED
+        downstream = self._downstream
+        self._release()
+        if downstream is None:
+            return
+        try:
+            if error is None:
+                downstream.on_completed()
+            else:
+                downstream.on_error(error)
+        except Exception as late:
+            report_undeliverable(late)
+
+    def _abandon(self, error: Exception) -> None:
+        """The subscriber raised from ``on_next`` (rule 2.13): stop, release, report it."""
+        with self._lock:
+            self._state = Lifecycle.CANCELLED
+        self._release()
+        report_undeliverable(error)
 
 
 class DemandSubscription(DemandLoop, Generic[T]):

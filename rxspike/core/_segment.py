@@ -506,7 +506,7 @@ class _Segment(DemandLoop):
             self._release()
             return
         if self._bad_request is not None:
-            self._signal_end(InvalidDemandError(self._bad_request))
+            self._end(InvalidDemandError(self._bad_request))
             return
         if self._direct:
             return
@@ -516,7 +516,7 @@ class _Segment(DemandLoop):
         inputs, outputs = self._inputs, self._outputs
         while True:
             if self._abort_error is not None:
-                self._signal_end(self._abort_error)
+                self._end(self._abort_error)
                 return
             emitted, requested = self._emitted, self._requested
             while outputs and emitted != requested:
@@ -534,7 +534,7 @@ class _Segment(DemandLoop):
             if outputs:
                 return
             if self._chain_done:
-                self._signal_end(None)
+                self._end(None)
                 return
             inlet = self._inlet
             if inlet is None:
@@ -623,27 +623,6 @@ class _Segment(DemandLoop):
             subscription.request(n)
         finally:
             self._pulling, self._feeding = pulling, feeding
-
-    def _signal_end(self, error: Exception | None) -> None:
-        downstream = self._downstream
-        with self._lock:
-            self._state = Lifecycle.TERMINATED
-        self._release()
-        if downstream is None:
-            return
-        try:
-            if error is None:
-                downstream.on_completed()
-            else:
-                downstream.on_error(error)
-        except Exception as late:
-            report_undeliverable(late)
-
-    def _abandon(self, error: Exception) -> None:
-        with self._lock:
-            self._state = Lifecycle.CANCELLED
-        self._release()
-        report_undeliverable(error)
 
     def _release(self) -> None:
         """Cancel upstream, dispose the operators, drop queued items and the subscriber."""

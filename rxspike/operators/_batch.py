@@ -210,12 +210,12 @@ class _Batcher(DemandLoop, Generic[T]):
             self._release()
             return
         if self._bad_request is not None:
-            self._terminate(InvalidDemandError(self._bad_request))
+            self._end(InvalidDemandError(self._bad_request))
             return
         ready, inputs, lock = self._ready, self._inputs, self._lock
         while True:
             if self._error is not None:
-                self._terminate(self._error)
+                self._end(self._error)
                 return
             while ready and self._batches_delivered != self._requested:
                 chunk = ready.popleft()
@@ -249,7 +249,7 @@ class _Batcher(DemandLoop, Generic[T]):
                         self._close()
                         continue
                     if not ready:
-                        self._terminate(None)
+                        self._end(None)
                     return
                 self._top_up()
                 if inputs or self._time_up:
@@ -313,21 +313,6 @@ class _Batcher(DemandLoop, Generic[T]):
                 self._error = error
             else:
                 report_undeliverable(error)
-
-    def _terminate(self, error: Exception | None) -> None:
-        with self._lock:
-            self._state = Lifecycle.TERMINATED
-        downstream = self._downstream
-        self._release()
-        if downstream is None:
-            return
-        try:
-            if error is None:
-                downstream.on_completed()
-            else:
-                downstream.on_error(error)
-        except Exception as late:
-            report_undeliverable(late)
 
     def _release(self) -> None:
         self._downstream = None

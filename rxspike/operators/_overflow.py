@@ -434,7 +434,7 @@ class BufferStage(DemandLoop, Generic[T]):
             self._release()
             return
         if self._bad_request is not None:
-            self._terminate(InvalidDemandError(self._bad_request))
+            self._end(InvalidDemandError(self._bad_request))
             return
         queue, costs, lock = self._queue, self._costs, self._lock
         on_next = downstream.on_next
@@ -465,33 +465,12 @@ class BufferStage(DemandLoop, Generic[T]):
                 self._release()
                 return
         if error is not None:
-            self._terminate(error)
+            self._end(error)
         elif self._closed and not queue and not self._reducing:
-            self._terminate(None)
+            self._end(None)
         else:
             for wake in waiters:  # there is room now: let parked producers retry
                 wake()
-
-    def _terminate(self, error: Exception | None) -> None:
-        with self._lock:
-            self._state = Lifecycle.TERMINATED
-        downstream = self._downstream
-        self._release()
-        if downstream is None:
-            return
-        try:
-            if error is None:
-                downstream.on_completed()
-            else:
-                downstream.on_error(error)
-        except Exception as late:
-            report_undeliverable(late)
-
-    def _abandon(self, error: Exception) -> None:
-        with self._lock:
-            self._state = Lifecycle.CANCELLED
-        self._release()
-        report_undeliverable(error)
 
     def _release(self) -> None:
         """Drop the subscriber, stop the producer, discard the buffer, wake parked producers."""

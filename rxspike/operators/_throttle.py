@@ -264,18 +264,18 @@ class _Shaper(DemandLoop, Generic[T]):
             self._release()
             return
         if self._bad_request is not None:
-            self._terminate(InvalidDemandError(self._bad_request))
+            self._end(InvalidDemandError(self._bad_request))
             return
         queue, bucket, clock = self._queue, self._bucket, self._clock
         if clock is None:  # start() sets it before the subscriber can request
             return
         while True:
             if self._error is not None:
-                self._terminate(self._error)
+                self._end(self._error)
                 return
             if not queue:
                 if self._done:
-                    self._terminate(None)
+                    self._end(None)
                 return
             if self._delivered == self._requested:
                 return
@@ -306,21 +306,6 @@ class _Shaper(DemandLoop, Generic[T]):
                 if link is not None and link.subscription is not None:
                     link.subscription.request(self._replenish)
             self._consumed = consumed
-
-    def _terminate(self, error: Exception | None) -> None:
-        with self._lock:
-            self._state = Lifecycle.TERMINATED
-        downstream = self._downstream
-        self._release()
-        if downstream is None:
-            return
-        try:
-            if error is None:
-                downstream.on_completed()
-            else:
-                downstream.on_error(error)
-        except Exception as late:
-            report_undeliverable(late)
 
     def _release(self) -> None:
         self._downstream = None
