@@ -109,74 +109,41 @@ class DemandSubscription(DemandLoop, Generic[T]):
 
     Keeps the running totals ``_requested`` (saturating at :data:`UNBOUNDED`) and
     ``_emitted``; outstanding demand is their difference. Subclasses implement ``_emit()``,
-    which delivers at most the outstanding demand and may call ``_complete()`` / ``_fail()``,
-    and ``_release()``, which frees the source's resources. ``_release()`` runs exactly once,
-    on the draining thread, after the last signal or on cancel.
+    which delivers at most the outstanding demand and may end the stream with ``_end()``,
+    and ``_free()``, which frees the source's resources (close iterators, dispose state).
+    ``_free()`` runs exactly once, on the draining thread, after the last signal or on
+    cancel, before the terminal signal; an exception from it goes to the hook.
     """
 
-    __slots__ = ("_emitted", "_subscriber")
+    __slots__ = ("_downstream", "_emitted")
 
     def __init__(self, subscriber: Subscriber[T]) -> None:
         super().__init__()
-        self._subscriber: Subscriber[T] | None = subscriber
+        self._downstream: Subscriber[T] | None = subscriber
         self._emitted = 0
-
-    # -- Subscription ------------------------------------------------------------------------
-
-    # -- for subclasses ----------------------------------------------------------------------
 
     def _emit(self) -> None:
         raise NotImplementedError
 
+    def _free(self) -> None:
+        """Free the source's resources. Default: nothing."""
+
     def _release(self) -> None:
-        """Free the source's resources (close iterators, dispose state). Default: nothing."""
+        self._downstream = None
+        try:
+            self._free()
+        except Exception as error:
+            report_undeliverable(error)
 
     def _drain(self) -> None:
         if self._state is ACTIVE:
             if self._bad_request is not None:
-                self._fail(InvalidDemandError(self._bad_request))
+                self._end(InvalidDemandError(self._bad_request))
                 return
             try:
                 self._emit()
             except Exception as error:  # a subscriber callback raised (rule 2.13)
                 self._abandon(error)
                 return
-        if self._state is Lifecycle.CANCELLED and self._subscriber is not None:
-            self._finish()
-
-    def _terminate(self) -> Subscriber[T] | None:
-        with self._lock:
-            self._state = Lifecycle.TERMINATED
-        subscriber = self._subscriber
-        self._finish()
-        return subscriber
-
-    def _complete(self) -> None:
-        subscriber = self._terminate()
-        if subscriber is not None:
-            try:
-                subscriber.on_completed()
-            except Exception as error:
-                report_undeliverable(error)
-
-    def _fail(self, error: Exception) -> None:
-        subscriber = self._terminate()
-        if subscriber is not None:
-            try:
-                subscriber.on_error(error)
-            except Exception as late:
-                report_undeliverable(late)
-
-    def _abandon(self, error: Exception) -> None:
-        """The subscriber raised from ``on_next``: stop, release, and report it."""
-        with self._lock:
-            self._state = Lifecycle.CANCELLED
-        self._finish()
-        report_undeliverable(error)
-
-    def _finish(self) -> None:
-        self._subscriber = None
-        try:
+        if self._state is Lifecycle.CANCELLED and self._downstream is not None:
             self._release()
-        except Exception as error:
-            report_undeliverable(error)

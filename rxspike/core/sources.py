@@ -24,7 +24,7 @@ class _IterableSubscription(DemandSubscription[T]):
         self._iterator: Iterator[T] | None = None
 
     def _emit(self) -> None:
-        subscriber = self._subscriber
+        subscriber = self._downstream
         if subscriber is None:
             return
         iterator = self._iterator
@@ -32,7 +32,7 @@ class _IterableSubscription(DemandSubscription[T]):
             try:
                 iterator = self._iterator = iter(self._iterable)
             except Exception as error:
-                self._fail(error)
+                self._end(error)
                 return
         on_next = subscriber.on_next
         emitted, requested = self._emitted, self._requested
@@ -48,18 +48,18 @@ class _IterableSubscription(DemandSubscription[T]):
                     if self._state is not ACTIVE:
                         return
             except Exception as error:
-                self._fail(error)
+                self._end(error)
                 return
-            self._complete()
+            self._end(None)
             return
         while emitted != requested:
             try:
                 item = next(iterator)
             except StopIteration:
-                self._complete()
+                self._end(None)
                 return
             except Exception as error:
-                self._fail(error)
+                self._end(error)
                 return
             emitted += 1
             on_next(item)
@@ -73,7 +73,7 @@ class _IterableSubscription(DemandSubscription[T]):
                     return
         self._emitted = emitted
 
-    def _release(self) -> None:
+    def _free(self) -> None:
         iterator, self._iterator = self._iterator, None
         close = getattr(iterator, "close", None)
         if close is not None:
@@ -230,14 +230,14 @@ class _GenerateSubscription(DemandSubscription[T], Generic[T, S]):
         self._state_value: Any = None
 
     def _emit(self) -> None:
-        subscriber = self._subscriber
+        subscriber = self._downstream
         if subscriber is None:
             return
         if not self._started:
             try:
                 self._state_value = self._initial()
             except Exception as failure:
-                self._fail(failure)
+                self._end(failure)
                 return
             self._started = True
         sink: GenerateSink[T] = GenerateSink()
@@ -247,7 +247,7 @@ class _GenerateSubscription(DemandSubscription[T], Generic[T, S]):
             try:
                 self._state_value = self._step(self._state_value, sink)
             except Exception as failure:
-                self._fail(failure)
+                self._end(failure)
                 return
             if sink._signalled:
                 emitted += 1
@@ -255,17 +255,17 @@ class _GenerateSubscription(DemandSubscription[T], Generic[T, S]):
                 item, sink._item = sink._item, None
                 subscriber.on_next(item)
             if sink._error is not None:
-                self._fail(sink._error)
+                self._end(sink._error)
                 return
             if sink._done:
-                self._complete()
+                self._end(None)
                 return
             if self._state is not ACTIVE:
                 return
             if emitted == requested:
                 requested = self._requested
 
-    def _release(self) -> None:
+    def _free(self) -> None:
         if self._started and self._cleanup is not None:
             self._started = False
             state, self._state_value = self._state_value, None
