@@ -15,52 +15,11 @@ from ..core.hooks import report_undeliverable
 from ..core.sources import NO_DEMAND
 from ..core.types import UNBOUNDED
 from ._clock import Clock, check_scheduler, resolve_scheduler
+from ._link import UpstreamLink
 from ._overflow import check_callable, check_capacity
 from ._stats import StageOperator, StageStats, empty_stats
 
 T = TypeVar("T")
-
-
-def _ignore(_: Any) -> None:
-    pass
-
-
-class _Link:
-    """The batcher's subscriber upstream."""
-
-    __slots__ = ("on_next", "stage", "subscription")
-
-    def __init__(self, stage: _Batcher[Any]) -> None:
-        self.stage: _Batcher[Any] | None = stage
-        self.subscription: Subscription | None = None
-        self.on_next: Callable[[Any], None] = stage._on_item
-
-    def on_subscribe(self, subscription: Subscription) -> None:
-        stage = self.stage
-        if self.subscription is not None or stage is None:
-            subscription.cancel()
-            return
-        self.subscription = subscription
-        stage._schedule()  # the drain makes the first request
-
-    def on_error(self, error: Exception) -> None:
-        stage = self.stage
-        if stage is None:
-            report_undeliverable(error)
-        else:
-            stage._upstream_end(error)
-
-    def on_completed(self) -> None:
-        stage = self.stage
-        if stage is not None:
-            stage._upstream_end(None)
-
-    def cancel(self) -> None:
-        self.stage = None
-        self.on_next = _ignore
-        subscription, self.subscription = self.subscription, None
-        if subscription is not None:
-            subscription.cancel()
 
 
 class _Batcher(DemandLoop, Generic[T]):
@@ -132,7 +91,7 @@ class _Batcher(DemandLoop, Generic[T]):
         self._high_water = 0
         self._done = False
         self._error: Exception | None = None
-        self._link: _Link | None = None
+        self._link: UpstreamLink | None = None
         self._timer: abc.DisposableBase | None = None
         self._generation = 0
         self._time_up = False
@@ -153,7 +112,7 @@ class _Batcher(DemandLoop, Generic[T]):
         downstream.on_subscribe(self)
         if self._state is not ACTIVE:
             return
-        link = self._link = _Link(self)
+        link = self._link = UpstreamLink(self)
         source.subscribe_flow(link)
 
     # -- Subscription --------------------------------------------------------------------------
@@ -179,6 +138,9 @@ class _Batcher(DemandLoop, Generic[T]):
             if self._wip != 1:
                 return
         self._run()
+
+    def _upstream_subscribed(self, subscription: Subscription) -> None:
+        self._schedule()  # the drain makes the first request
 
     def _upstream_end(self, error: Exception | None) -> None:
         run = False

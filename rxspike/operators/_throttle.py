@@ -17,6 +17,7 @@ from ..core.hooks import report_undeliverable
 from ..core.sources import NO_DEMAND
 from ..core.types import UNBOUNDED
 from ._clock import Clock, check_scheduler, resolve_scheduler
+from ._link import UpstreamLink
 from ._overflow import OnDropped, check_callable, check_capacity
 from ._stats import StageOperator, StageStats, empty_stats
 
@@ -84,48 +85,6 @@ def _unit_cost(_: Any) -> int:
     return 1
 
 
-class _Link:
-    """The shaper's subscriber upstream."""
-
-    __slots__ = ("on_next", "stage", "subscription")
-
-    def __init__(self, stage: _Shaper[Any]) -> None:
-        self.stage: _Shaper[Any] | None = stage
-        self.subscription: Subscription | None = None
-        self.on_next: Callable[[Any], None] = stage._on_item
-
-    def on_subscribe(self, subscription: Subscription) -> None:
-        stage = self.stage
-        if self.subscription is not None or stage is None:
-            subscription.cancel()
-            return
-        self.subscription = subscription
-        subscription.request(stage._prefetch)
-
-    def on_error(self, error: Exception) -> None:
-        stage = self.stage
-        if stage is None:
-            report_undeliverable(error)
-        else:
-            stage._upstream_end(error)
-
-    def on_completed(self) -> None:
-        stage = self.stage
-        if stage is not None:
-            stage._upstream_end(None)
-
-    def cancel(self) -> None:
-        self.stage = None
-        self.on_next = _ignore
-        subscription, self.subscription = self.subscription, None
-        if subscription is not None:
-            subscription.cancel()
-
-
-def _ignore(_: Any) -> None:
-    pass
-
-
 class _Shaper(DemandLoop, Generic[T]):
     """SHAPE mode: hold up to ``prefetch`` items, release each when its tokens are there.
 
@@ -182,7 +141,7 @@ class _Shaper(DemandLoop, Generic[T]):
         self._high_water = 0
         self._done = False
         self._error: Exception | None = None
-        self._link: _Link | None = None
+        self._link: UpstreamLink | None = None
         self._timer: abc.DisposableBase | None = None
         self._timer_pending = False
 
@@ -201,7 +160,7 @@ class _Shaper(DemandLoop, Generic[T]):
         downstream.on_subscribe(self)
         if self._state is not ACTIVE:
             return
-        link = self._link = _Link(self)
+        link = self._link = UpstreamLink(self)
         source.subscribe_flow(link)
 
     # -- Subscription ------------------------------------------------------------------------
@@ -231,6 +190,9 @@ class _Shaper(DemandLoop, Generic[T]):
             if self._wip != 1:
                 return
         self._run()
+
+    def _upstream_subscribed(self, subscription: Subscription) -> None:
+        subscription.request(self._prefetch)
 
     def _upstream_end(self, error: Exception | None) -> None:
         run = False
