@@ -80,6 +80,23 @@ class DemandLoop(WorkLoop):
         """Drop the subscriber, cancel upstream, free buffers. Runs once the stream ended."""
         raise NotImplementedError
 
+    def _settle(self) -> Subscriber[Any] | None:
+        """The drain's first step: the subscriber to deliver to, or None when there is none.
+
+        Releases a cancelled stream and answers a non-positive request with
+        :class:`InvalidDemandError`, so every drain handles both the same way.
+        """
+        downstream = self._downstream
+        if downstream is None:
+            return None
+        if self._state is not ACTIVE:
+            self._release()
+            return None
+        if self._bad_request is not None:
+            self._end(InvalidDemandError(self._bad_request))
+            return None
+        return downstream
+
     def _end(self, error: Exception | None) -> None:
         """Release, then signal ``error`` (``None``: completion) to the subscriber, fenced."""
         with self._lock:

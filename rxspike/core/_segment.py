@@ -12,8 +12,8 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 from reactivex.scheduler import CurrentThreadScheduler
 
-from ._demand import ACTIVE, DemandLoop, Lifecycle
-from .errors import InvalidDemandError, MissingBackpressureError, ProtocolViolationError
+from ._demand import ACTIVE, DemandLoop
+from .errors import MissingBackpressureError, ProtocolViolationError
 from .flowable import DEFAULT_PREFETCH, Flowable
 from .hooks import report_undeliverable
 from .types import UNBOUNDED, Subscriber, Subscription
@@ -362,8 +362,6 @@ class _Segment(DemandLoop):
             self._pending_pull = self._prefetch
             self._schedule()
 
-    # -- Subscription (downstream's side) ------------------------------------------------------
-
     # -- upstream signals (bounded mode) -------------------------------------------------------
 
     def _upstream_next(self, item: Any) -> None:
@@ -483,30 +481,13 @@ class _Segment(DemandLoop):
                 if error is not None:
                     report_undeliverable(error)
                 return
-            self._state = Lifecycle.TERMINATED
-        downstream = self._downstream
-        self._release()
-        if downstream is None:
-            return
-        try:
-            if error is None:
-                downstream.on_completed()
-            else:
-                downstream.on_error(error)
-        except Exception as late:
-            report_undeliverable(late)
+        self._end(error)
 
     # -- the drain -----------------------------------------------------------------------------
 
     def _drain(self) -> None:
-        downstream = self._downstream
+        downstream = self._settle()
         if downstream is None:
-            return
-        if self._state is not ACTIVE:
-            self._release()
-            return
-        if self._bad_request is not None:
-            self._end(InvalidDemandError(self._bad_request))
             return
         if self._direct:
             return

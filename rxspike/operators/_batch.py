@@ -10,7 +10,7 @@ from reactivex import abc
 
 from ..core import Flowable, Subscriber, Subscription
 from ..core._demand import ACTIVE, DemandLoop, Lifecycle
-from ..core.errors import InvalidDemandError, MissingBackpressureError
+from ..core.errors import MissingBackpressureError
 from ..core.hooks import report_undeliverable
 from ..core.sources import NO_DEMAND
 from ..core.types import UNBOUNDED
@@ -115,8 +115,6 @@ class _Batcher(DemandLoop, Generic[T]):
         link = self._link = UpstreamLink(self)
         source.subscribe_flow(link)
 
-    # -- Subscription --------------------------------------------------------------------------
-
     # -- upstream --------------------------------------------------------------------------
 
     def _on_item(self, item: T) -> None:
@@ -165,14 +163,8 @@ class _Batcher(DemandLoop, Generic[T]):
     # -- the drain -----------------------------------------------------------------------------
 
     def _drain(self) -> None:
-        downstream = self._downstream
+        downstream = self._settle()
         if downstream is None:
-            return
-        if self._state is not ACTIVE:
-            self._release()
-            return
-        if self._bad_request is not None:
-            self._end(InvalidDemandError(self._bad_request))
             return
         ready, inputs, lock = self._ready, self._inputs, self._lock
         while True:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from ..core._demand import ACTIVE, DemandLoop, Lifecycle
-from ..core.errors import InvalidDemandError, RxSpikeError
+from ..core.errors import RxSpikeError
 from ..core.hooks import report_undeliverable
 from ..core.types import UNBOUNDED, Subscriber
 from ._stats import StageStats
@@ -180,8 +180,6 @@ class BufferStage(DemandLoop, Generic[T]):
         self._cancel_upstream: Callable[[], None] | None = None
         #: Producers parked until there is room (only those that actually wait).
         self._waiters: list[Callable[[], None]] = []
-
-    # -- Subscription (downstream's side) ------------------------------------------------------
 
     # -- producer's side -----------------------------------------------------------------------
 
@@ -427,14 +425,8 @@ class BufferStage(DemandLoop, Generic[T]):
     # -- the drain -----------------------------------------------------------------------------
 
     def _drain(self) -> None:
-        downstream = self._downstream
+        downstream = self._settle()
         if downstream is None:
-            return
-        if self._state is not ACTIVE:
-            self._release()
-            return
-        if self._bad_request is not None:
-            self._end(InvalidDemandError(self._bad_request))
             return
         queue, costs, lock = self._queue, self._costs, self._lock
         on_next = downstream.on_next

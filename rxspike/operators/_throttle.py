@@ -12,7 +12,7 @@ from reactivex import abc
 
 from ..core import Flowable, Subscriber, Subscription
 from ..core._demand import ACTIVE, DemandLoop, Lifecycle
-from ..core.errors import InvalidDemandError, MissingBackpressureError, RxSpikeError
+from ..core.errors import MissingBackpressureError, RxSpikeError
 from ..core.hooks import report_undeliverable
 from ..core.sources import NO_DEMAND
 from ..core.types import UNBOUNDED
@@ -163,8 +163,6 @@ class _Shaper(DemandLoop, Generic[T]):
         link = self._link = UpstreamLink(self)
         source.subscribe_flow(link)
 
-    # -- Subscription ------------------------------------------------------------------------
-
     # -- upstream ------------------------------------------------------------------------------
 
     def _on_item(self, item: T) -> None:
@@ -219,14 +217,8 @@ class _Shaper(DemandLoop, Generic[T]):
     # -- the drain -----------------------------------------------------------------------------
 
     def _drain(self) -> None:
-        downstream = self._downstream
+        downstream = self._settle()
         if downstream is None:
-            return
-        if self._state is not ACTIVE:
-            self._release()
-            return
-        if self._bad_request is not None:
-            self._end(InvalidDemandError(self._bad_request))
             return
         queue, bucket, clock = self._queue, self._bucket, self._clock
         if clock is None:  # start() sets it before the subscriber can request
