@@ -10,6 +10,8 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
+from rxspike.web import FAILED_ID
+
 from .names import APPROACHES, FORMATS, OVERFLOWS, Approach, Format
 
 #: Upper bounds that keep one request from taking the server down.
@@ -155,7 +157,9 @@ def resume_point(headers: Mapping[str, str], params: Params) -> Params:
             stream hands out.
     """
     text = headers.get("Last-Event-ID")
-    if not text:  # absent, or empty: a browser sends none when the last id was empty
+    if not text or text == FAILED_ID:
+        # Absent, or empty (a browser sends none when the last id was empty); or the
+        # reconnect after a failure, which the stream answers 204 on its own.
         return params
     last = _integer({"Last-Event-ID": text}, "Last-Event-ID", 0, params.count - 1, 0)
     return replace(params, start=last + 1)

@@ -22,7 +22,16 @@ from ._disconnect import POLL_INTERVAL
 from ._errors import DEFAULT_STATUSES, ErrorInfo, InvalidLastEventId, describe_error
 from ._writer import FlowWriter, WriterState
 from .application import REGISTRY_KEY, registry_for, setup
-from .encoders import NDJSON, SSE, Encoder, Raw, ServerSentEvent
+from .encoders import (
+    ERROR_EVENT,
+    FAILED_ID,
+    NDJSON,
+    RETRYABLE_STATUSES,
+    SSE,
+    Encoder,
+    Raw,
+    ServerSentEvent,
+)
 from .metrics import (
     EndReason,
     HasStatistics,
@@ -37,9 +46,12 @@ from .responses import Resume, ndjson, raw, sse, stream
 __all__ = [
     "DEFAULT_PUSH_CAPACITY",
     "DEFAULT_STATUSES",
+    "ERROR_EVENT",
+    "FAILED_ID",
     "NDJSON",
     "POLL_INTERVAL",
     "REGISTRY_KEY",
+    "RETRYABLE_STATUSES",
     "SSE",
     "Encoder",
     "EndReason",

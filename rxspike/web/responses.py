@@ -11,12 +11,15 @@ What a stream answers, per situation (``sse`` / ``ndjson`` / ``raw``):
 - no items, then completion: ``204`` / ``200`` with an empty body / ``200`` with an empty body;
 - an error before the first item: the mapped status (``500`` if unmapped) with a JSON body
   ``{"error": ..., "status": ..., "stream": ...}``;
-- an error after the first item: ``event: error`` with that JSON / the record
+- an error after the first item: ``event: stream-error`` with that JSON and whether to
+  retry (see :class:`~rxspike.web.encoders.SSE`) / the record
   ``{"error": {...}}`` / nothing, then the connection is aborted (``ErrorEnd.ABORT``, the
   default) or the body ends cleanly (``ErrorEnd.CLOSE``);
 - the server shuts down (``setup(app)``): a ``retry:`` hint / the record with status 503 /
   nothing, then the body ends cleanly / cleanly / is cut;
-- SSE only: a ``Last-Event-ID`` the ``resume`` hook rejects with ``ValueError``: ``400``.
+- SSE only: a ``Last-Event-ID`` the ``resume`` hook rejects with ``ValueError``: ``400``;
+  the ``Last-Event-ID`` :data:`~rxspike.web.encoders.FAILED_ID` (the reconnect after a
+  failure not worth retrying): ``204``, whatever the source.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from ._errors import InvalidLastEventId
 from ._source import Source, as_flowable
 from ._writer import FlowWriter
 from .application import registry_for
-from .encoders import NDJSON, SSE, Encoder, EventSelector, IdSelector, Raw
+from .encoders import FAILED_ID, NDJSON, SSE, Encoder, EventSelector, IdSelector, Raw
 from .metrics import HasStatistics
 from .options import StreamOptions
 
@@ -104,6 +107,8 @@ async def _stream(
     stages: Mapping[str, HasStatistics] | None,
     resumed_from: str | None = None,
 ) -> web.StreamResponse:
+    if encoder.reconnects and request.headers.get("Last-Event-ID") == FAILED_ID:
+        source = empty()  # the browser's reconnect after a failed stream: 204 stops it
     flow = as_flowable(source, options.push_capacity)
     if flow is not source and isinstance(flow, ObservableFlowable):
         # The bounded buffer a plain Observable goes through: its drops are the stream's.
@@ -157,7 +162,7 @@ async def sse(
     """
     encoder = SSE(id=id, event=event, retry=retry, default=default)
     last_id = request.headers.get("Last-Event-ID") if resume is not None else None
-    if resume is not None and last_id:
+    if resume is not None and last_id and last_id != FAILED_ID:
         source = _resumed(resume, last_id)
     return await _stream(
         request,
