@@ -71,6 +71,7 @@ class NaiveStream:
     def sent(self, size: int) -> None:
         self._items += 1
         self._bytes += size
+        self._registry.tally.wrote(1, size)
 
     def stats(self) -> StreamStats:
         return StreamStats(

@@ -12,7 +12,8 @@ and for a stream a browser resumes after a reconnect::
     )
 
 ``rxspike.web.setup(app)`` gives the application its stream registry (per-stream metrics)
-and a graceful shutdown.
+and a graceful shutdown; ``setup(app, prometheus=True)`` also serves Prometheus metrics at
+``GET /metrics`` (:mod:`rxspike.web.prometheus`, the ``metrics`` extra).
 
 Imports the demand core, the operators and the bridges; nothing above them. The demo server
 (``rxspike serve``) sits on top of it, in :mod:`rxspike.demo`.
@@ -21,7 +22,7 @@ Imports the demand core, the operators and the bridges; nothing above them. The 
 from ._disconnect import POLL_INTERVAL
 from ._errors import DEFAULT_STATUSES, ErrorInfo, InvalidLastEventId, describe_error
 from ._writer import FlowWriter, WriterState
-from .application import REGISTRY_KEY, registry_for, setup
+from .application import REGISTRY_KEY, metrics_handler, registry_for, setup
 from .encoders import (
     ERROR_EVENT,
     FAILED_ID,
@@ -33,6 +34,7 @@ from .encoders import (
     ServerSentEvent,
 )
 from .metrics import (
+    Aggregates,
     EndReason,
     HasStatistics,
     StreamRegistry,
@@ -53,6 +55,7 @@ __all__ = [
     "REGISTRY_KEY",
     "RETRYABLE_STATUSES",
     "SSE",
+    "Aggregates",
     "Encoder",
     "EndReason",
     "ErrorEnd",
@@ -70,6 +73,7 @@ __all__ = [
     "WriterState",
     "default_registry",
     "describe_error",
+    "metrics_handler",
     "ndjson",
     "raw",
     "registry_for",
