@@ -7,9 +7,7 @@ One call in a handler, with demand taken from the socket::
 
 and for a stream a browser resumes after a reconnect::
 
-    return await rxspike.web.sse(
-        request, events_after(None), id=lambda e: e.seq, resume=events_after
-    )
+    return await rxspike.web.sse(request, id=lambda e: e.seq, resume=events_after)
 
 ``rxspike.web.setup(app)`` gives the application its stream registry (per-stream metrics)
 and a graceful shutdown; ``setup(app, prometheus=True)`` also serves Prometheus metrics at
