@@ -13,8 +13,8 @@ import pytest
 import rxspike
 from rxspike import demo
 from rxspike.harness import APPROACHES as HARNESS_APPROACHES
+from rxspike.harness import scenario
 from rxspike.harness._finalizers import FinalizerLog, wrap_sources
-from rxspike.harness.scenario import FORMATS as HARNESS_FORMATS
 from rxspike.web import ServerSentEvent
 
 from .conftest import ServeFactory
@@ -53,5 +53,7 @@ async def test_wrapped_factories_see_each_source_released(
 
 
 def test_the_names_are_defined_once() -> None:
-    assert demo.APPROACHES == tuple(a.value for a in demo.Approach) == HARNESS_APPROACHES
-    assert demo.FORMATS == tuple(f.value for f in demo.Format) == HARNESS_FORMATS
+    assert tuple(a.value for a in demo.Approach) == demo.APPROACHES
+    assert HARNESS_APPROACHES is demo.APPROACHES
+    assert tuple(f.value for f in demo.Format) == demo.FORMATS
+    assert vars(scenario)["FORMATS"] is demo.FORMATS  # the harness checks scenarios with them
