@@ -93,16 +93,17 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-def _has_prometheus() -> bool:
-    return importlib.util.find_spec("prometheus_client") is not None
-
-
 async def _name_the_worker(_: web.Request, response: web.StreamResponse) -> None:
     response.headers["X-Worker-Pid"] = str(os.getpid())  # which of ``--workers N`` answered
 
 
 #: Where the demo serves Prometheus metrics (when prometheus_client is installed).
 PROMETHEUS_PATH = "/metrics/prometheus"
+#: Whether the ``metrics`` extra is installed. Its modules are imported with this one, not
+#: while an app is built: the harness imports the app's module before memray tracks it.
+HAS_PROMETHEUS = importlib.util.find_spec("prometheus_client") is not None
+if HAS_PROMETHEUS:
+    importlib.import_module("rxspike.web.prometheus")
 
 
 def make_app(sources: Sources | None = None) -> web.Application:
@@ -116,7 +117,7 @@ def make_app(sources: Sources | None = None) -> web.Application:
     True
     """
     app = web.Application()
-    setup(app, prometheus=PROMETHEUS_PATH if _has_prometheus() else False)
+    setup(app, prometheus=PROMETHEUS_PATH if HAS_PROMETHEUS else False)
     app[SOURCES_KEY] = Sources() if sources is None else sources
     app.on_response_prepare.append(_name_the_worker)
     app.router.add_get("/", live_page)

@@ -17,6 +17,7 @@ from reactivex.disposable import Disposable
 
 import rxspike
 import rxspike.web as rw
+from rxspike import demo
 from rxspike.operators import Overflow
 from rxspike.web.metrics import MAX_STRATEGIES, OTHER_STRATEGY
 from rxspike.web.prometheus import exposition
@@ -190,3 +191,16 @@ async def test_openmetrics_when_the_scraper_asks_for_it(
         assert response.headers["Content-Type"].startswith("application/openmetrics-text")
         text = await response.text()
     assert text.rstrip().endswith("# EOF") and "rxspike_streams_open 0" in text
+
+
+async def test_the_demo_serves_prometheus_beside_its_json(
+    serve: ServeFactory, session: aiohttp.ClientSession
+) -> None:
+    served = await serve(app=demo.make_app())
+    async with session.get(f"{served.url}/stream", params={"count": "3"}) as response:
+        await response.read()
+    await served.wait_ended()
+    async with session.get(f"{served.url}{demo.PROMETHEUS_PATH}") as response:
+        samples = parse(await response.text())
+    assert value(samples, "streams_ended_total", reason="completed") == 1
+    assert value(samples, "sent_items_total") == 3
