@@ -475,7 +475,7 @@ class BufferStage(DemandLoop, Generic[T]):
                 self._abandon(failure)
                 return
             if self._state is not ACTIVE:
-                self._release()
+                self._release_fenced()
                 return
         if error is not None:
             self._end(error)
@@ -488,6 +488,8 @@ class BufferStage(DemandLoop, Generic[T]):
     def _release(self) -> None:
         """Drop the subscriber, stop the producer, discard the buffer, wake parked producers."""
         self._downstream = None
+        # Signalled already; its traceback's frames would keep the failed subscriber alive.
+        self._error = None
         with self._lock:
             discarded = list(self._queue)
             self._clear_locked()

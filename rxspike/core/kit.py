@@ -28,7 +28,14 @@ from ._buffer import (
     Reducer,
 )
 from ._demand import ACTIVE, DemandLoop, DemandSubscription, Lifecycle
-from ._upstream import NO_DEMAND, Upstream, UpstreamStage, validate_subscription
+from ._upstream import (
+    NO_DEMAND,
+    Upstream,
+    UpstreamStage,
+    end_at_once,
+    subscribe_fenced,
+    validate_subscription,
+)
 from ._workloop import WorkLoop
 from .stats import Stage, StageOperator, StageStats, empty_stats
 from .validate import (
@@ -76,11 +83,13 @@ __all__ = [
     "checked_delay",
     "checked_int_cost",
     "empty_stats",
+    "end_at_once",
     "member",
     "non_negative_int",
     "positive_int",
     "positive_number",
     "rate",
     "seconds",
+    "subscribe_fenced",
     "validate_subscription",
 ]

@@ -12,17 +12,17 @@ from ..core import UNBOUNDED, Flowable, MissingBackpressureError, Subscriber, Su
 from ..core.hooks import report_undeliverable
 from ..core.kit import (
     ACTIVE,
-    NO_DEMAND,
     DemandLoop,
-    Lifecycle,
     StageOperator,
     StageStats,
     Upstream,
     check_callable,
     checked_int_cost,
     empty_stats,
+    end_at_once,
     positive_int,
     seconds,
+    subscribe_fenced,
 )
 from ._clock import Clock, check_scheduler, resolve_scheduler
 
@@ -113,11 +113,9 @@ class _Batcher(DemandLoop, Generic[T]):
                 self._clock = Clock(resolve_scheduler(self._scheduler, "batch(max_time=...)"))
             except RuntimeError as error:
                 self._downstream = None
-                downstream.on_subscribe(NO_DEMAND)
-                downstream.on_error(error)
+                end_at_once(downstream, error)
                 return
-        downstream.on_subscribe(self)
-        if self._state is not ACTIVE:
+        if not subscribe_fenced(downstream, self) or self._state is not ACTIVE:
             return
         link = self._link = Upstream(self, "batch()")
         source.subscribe_flow(link)
@@ -184,14 +182,11 @@ class _Batcher(DemandLoop, Generic[T]):
                 self._batches_delivered += 1
                 try:
                     downstream.on_next(chunk)
-                except Exception as error:
-                    with lock:
-                        self._state = Lifecycle.CANCELLED
-                    self._release()
-                    report_undeliverable(error)
+                except Exception as error:  # the subscriber broke rule 2.13
+                    self._abandon(error)
                     return
                 if self._state is not ACTIVE:
-                    self._release()
+                    self._release_fenced()
                     return
             if self._time_up:
                 self._time_up = False
@@ -275,6 +270,8 @@ class _Batcher(DemandLoop, Generic[T]):
 
     def _release(self) -> None:
         self._downstream = None
+        # Signalled already; its traceback's frames would keep the failed subscriber alive.
+        self._error = None
         link, self._link = self._link, None
         if link is not None:
             link.cancel(self._outstanding)

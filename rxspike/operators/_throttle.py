@@ -15,9 +15,7 @@ from ..core.errors import InvalidCallbackResultError, RxSpikeError
 from ..core.hooks import report_undeliverable
 from ..core.kit import (
     ACTIVE,
-    NO_DEMAND,
     DemandLoop,
-    Lifecycle,
     OnDropped,
     StageOperator,
     StageStats,
@@ -26,9 +24,12 @@ from ..core.kit import (
     checked_cost,
     checked_delay,
     empty_stats,
+    end_at_once,
     member,
     positive_int,
     positive_number,
+    subscribe_fenced,
+    validate_subscription,
 )
 from ..core.kit import rate as token_rate
 from ._clock import Clock, check_scheduler, resolve_scheduler
@@ -78,8 +79,11 @@ class TokenBucket:
     def take(self, cost: float, now: float, *, debt: bool) -> bool:
         """Take ``cost`` tokens if there are enough. With ``debt``, an item costing more than
         ``burst`` goes once the bucket is full and leaves it negative (shaping stays fair)."""
-        self.refill(now)
-        need = min(cost, self.burst) if debt else cost
+        if now > self.stamp:  # refill(), inlined: this runs once per item
+            tokens = self.tokens + (now - self.stamp) * self.rate
+            self.tokens = tokens if tokens < self.burst else self.burst
+            self.stamp = now
+        need = cost if not debt or cost < self.burst else self.burst
         if self.tokens + _EPSILON * max(1.0, need) < need:
             return False
         self.tokens -= cost
@@ -95,6 +99,10 @@ Cost = Callable[[Any], float]
 
 def _unit_cost(_: Any) -> int:
     return 1
+
+
+def _no_time() -> float:
+    raise RuntimeError("throttle() read the time before it was subscribed")
 
 
 class _Shaper(DemandLoop, Generic[T]):
@@ -166,11 +174,9 @@ class _Shaper(DemandLoop, Generic[T]):
             self._clock = Clock(resolve_scheduler(self._scheduler, "throttle()"))
         except RuntimeError as error:
             self._downstream = None
-            downstream.on_subscribe(NO_DEMAND)
-            downstream.on_error(error)
+            end_at_once(downstream, error)
             return
-        downstream.on_subscribe(self)
-        if self._state is not ACTIVE:
+        if not subscribe_fenced(downstream, self) or self._state is not ACTIVE:
             return
         link = self._link = Upstream(self, "throttle()")
         source.subscribe_flow(link)
@@ -259,14 +265,11 @@ class _Shaper(DemandLoop, Generic[T]):
                 self._delivered += 1
             try:
                 downstream.on_next(item)
-            except Exception as error:
-                with self._lock:
-                    self._state = Lifecycle.CANCELLED
-                self._release()
-                report_undeliverable(error)
+            except Exception as error:  # the subscriber broke rule 2.13
+                self._abandon(error)
                 return
             if self._state is not ACTIVE:
-                self._release()
+                self._release_fenced()
                 return
             consumed = self._consumed + 1
             if consumed == self._replenish:
@@ -278,6 +281,8 @@ class _Shaper(DemandLoop, Generic[T]):
 
     def _release(self) -> None:
         self._downstream = None
+        # Signalled already; its traceback's frames would keep the failed subscriber alive.
+        self._error = None
         link, self._link = self._link, None
         if link is not None:
             link.cancel(max(self._prefetch - len(self._queue) - self._consumed, 0))
@@ -315,6 +320,8 @@ class _Enforcer(Generic[T]):
         "_fail",
         "_lock",
         "_on_dropped",
+        "_origin",
+        "_read",
         "_requested",
         "_scheduler",
         "_source",
@@ -326,7 +333,7 @@ class _Enforcer(Generic[T]):
         downstream: Subscriber[T],
         source: Flowable[T],
         bucket: TokenBucket,
-        cost: Cost,
+        cost: Cost | None,
         *,
         scheduler: abc.SchedulerBase | None,
         fail: bool,
@@ -345,6 +352,8 @@ class _Enforcer(Generic[T]):
         self._requested = 0
         self._delivered = 0
         self._dropped = 0
+        self._read: Callable[[], float] = _no_time
+        self._origin = 0.0
 
     def start(self) -> None:
         downstream, source = self._downstream, self._source
@@ -352,38 +361,47 @@ class _Enforcer(Generic[T]):
         if downstream is None or source is None:
             return
         try:
-            self._clock = Clock(resolve_scheduler(self._scheduler, "throttle()"))
+            clock = self._clock = Clock(resolve_scheduler(self._scheduler, "throttle()"))
         except RuntimeError as error:
             self._downstream = None
-            downstream.on_subscribe(NO_DEMAND)
-            downstream.on_error(error)
+            end_at_once(downstream, error)
             return
+        self._read, self._origin = clock.read, clock.origin
         source.subscribe_flow(self)
 
     # -- Subscriber (upstream side) ----------------------------------------------------------
 
     def on_subscribe(self, subscription: Subscription) -> None:
+        if not validate_subscription(self._upstream, subscription, "upstream of throttle()"):
+            return
         downstream = self._downstream
-        if self._upstream is not None or downstream is None:
+        if downstream is None:  # cancelled before upstream subscribed
             subscription.cancel()
             return
         self._upstream = subscription
-        downstream.on_subscribe(self)
+        subscribe_fenced(downstream, self)
 
     def on_next(self, item: T) -> None:
         downstream = self._downstream
         if downstream is None:
             return
-        try:
-            cost = self._cost(item)
-        except Exception as error:
-            self._stop(error)
-            return
-        clock = self._clock
-        if clock is not None and self._bucket.take(cost, clock.now(), debt=False):
+        if self._cost is None:
+            cost = 1.0
+        else:
+            try:
+                cost = checked_cost(self._cost(item), "throttle()")
+            except Exception as error:
+                self._stop(error)
+                return
+        # The clock's reader, called directly: one call per item instead of two.
+        if self._bucket.take(cost, self._read() - self._origin, debt=False):
             self._delivered += 1
             downstream.on_next(item)
             return
+        self._refuse(item, cost)
+
+    def _refuse(self, item: T, cost: float) -> None:
+        """An item without tokens: fail, or drop it and ask upstream for one more instead."""
         self._dropped += 1
         if self._fail:
             self._stop(
@@ -429,11 +447,11 @@ class _Enforcer(Generic[T]):
         upstream = self._upstream
         if upstream is None:
             return
-        if n > 0:
+        if type(n) is int and n > 0:
             with self._lock:
                 total = self._requested + n
                 self._requested = total if total < UNBOUNDED else UNBOUNDED
-        upstream.request(n)  # n <= 0: the source answers with InvalidDemandError
+        upstream.request(n)  # not a positive int: the source answers with InvalidDemandError
 
     def cancel(self) -> None:
         self._downstream = None
@@ -547,7 +565,7 @@ def throttle(
             subscriber,
             source,
             bucket,
-            item_cost,
+            cost,
             scheduler=scheduler,
             fail=mode is ThrottleMode.ENFORCE_FAIL,
             on_dropped=on_dropped,
