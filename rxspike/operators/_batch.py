@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from threading import get_ident as _get_ident
 from typing import Any, Generic, TypeVar
 
 from reactivex import abc
@@ -44,6 +45,7 @@ class _Batcher(DemandLoop, Generic[T]):
         "_downstream",
         "_dropped",
         "_error",
+        "_feeder",
         "_generation",
         "_held",
         "_high_water",
@@ -53,6 +55,7 @@ class _Batcher(DemandLoop, Generic[T]):
         "_max_items",
         "_max_time",
         "_outstanding",
+        "_plain",
         "_ready",
         "_received",
         "_scheduler",
@@ -102,6 +105,10 @@ class _Batcher(DemandLoop, Generic[T]):
         self._timer: abc.DisposableBase | None = None
         self._generation = 0
         self._time_up = False
+        #: The thread that owns the drain while it requests from upstream, or 0.
+        self._feeder = 0
+        #: Only a count bound: fed items skip the cost and timer bookkeeping of ``_add``.
+        self._plain = max_bytes is None and max_time is None
 
     def start(self) -> None:
         downstream, source = self._downstream, self._source
@@ -123,6 +130,22 @@ class _Batcher(DemandLoop, Generic[T]):
     # -- upstream --------------------------------------------------------------------------
 
     def _on_item(self, item: T) -> None:
+        if self._feeder == _get_ident():
+            # Fed: the drain's owner is inside its own request (a synchronous upstream). Only
+            # this thread touches the batch now (rule 1.3), so no lock and no drain round.
+            outstanding = self._outstanding
+            if outstanding and self._error is None:
+                self._outstanding = outstanding - 1
+                self._received += 1
+                self._held += 1
+                if self._plain:
+                    current = self._current
+                    current.append(item)
+                    if len(current) >= self._max_items:
+                        self._close()
+                else:
+                    self._add(item)
+                return
         with self._lock:
             self._received += 1
             if self._outstanding == 0:
@@ -205,9 +228,8 @@ class _Batcher(DemandLoop, Generic[T]):
                     if not ready:
                         self._end(None)
                     return
-                self._top_up()
-                if inputs or self._time_up:
-                    continue
+                if self._top_up() or inputs or self._time_up:
+                    continue  # a synchronous upstream may have filled batches meanwhile
                 return
             self._add(item)
 
@@ -247,19 +269,30 @@ class _Batcher(DemandLoop, Generic[T]):
         if timer is not None:
             timer.dispose()
 
-    def _top_up(self) -> None:
-        """Ask upstream for more, never beyond ``window`` items held and asked for."""
+    def _top_up(self) -> bool:
+        """Ask upstream for more, never beyond ``window`` items held and asked for.
+
+        The request is made owning the drain, with ``_feeder`` set: items a synchronous
+        upstream emits inside it go straight into batches (:meth:`_on_item`). True if it
+        asked for anything.
+        """
         link = self._link
         if link is None or link.subscription is None or self._done:
-            return
+            return False
         with self._lock:
             room = self._window - self._held - self._outstanding
             # While items are on their way, wait to ask for a worthwhile amount; with
             # nothing in flight, ask for whatever fits, or an open batch could starve.
             if room <= 0 or (self._outstanding and room < self._window - self._window // 4):
-                return
+                return False
             self._outstanding += room
-        link.request(room)
+        self._feeder = _get_ident()
+        try:
+            link.request(room)
+        finally:
+            self._feeder = 0
+        self._high_water = max(self._high_water, self._held)
+        return True
 
     def _fail(self, error: Exception) -> None:
         with self._lock:

@@ -71,20 +71,19 @@ class TokenBucket:
         self.tokens = float(burst)
         self.stamp = 0.0
 
-    def refill(self, now: float) -> None:
-        if now > self.stamp:
-            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-
-    def take(self, cost: float, now: float, *, debt: bool) -> bool:
+    def take(self, cost: float, now: float, *, debt: bool = False) -> bool:
         """Take ``cost`` tokens if there are enough. With ``debt``, an item costing more than
-        ``burst`` goes once the bucket is full and leaves it negative (shaping stays fair)."""
-        if now > self.stamp:  # refill(), inlined: this runs once per item
+        ``burst`` goes once the bucket is full and leaves it negative (shaping stays fair).
+
+        Runs once per item, so the refill is inlined and no builtin is called.
+        """
+        burst = self.burst
+        if now > self.stamp:
             tokens = self.tokens + (now - self.stamp) * self.rate
-            self.tokens = tokens if tokens < self.burst else self.burst
+            self.tokens = tokens if tokens < burst else burst
             self.stamp = now
-        need = cost if not debt or cost < self.burst else self.burst
-        if self.tokens + _EPSILON * max(1.0, need) < need:
+        need = burst if debt and cost > burst else cost
+        if self.tokens + _EPSILON * (need if need > 1.0 else 1.0) < need:
             return False
         self.tokens -= cost
         return True
@@ -394,7 +393,7 @@ class _Enforcer(Generic[T]):
                 self._stop(error)
                 return
         # The clock's reader, called directly: one call per item instead of two.
-        if self._bucket.take(cost, self._read() - self._origin, debt=False):
+        if self._bucket.take(cost, self._read() - self._origin):
             self._delivered += 1
             downstream.on_next(item)
             return
