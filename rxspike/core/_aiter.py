@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+_get_ident = threading.get_ident  # looked up once: on_next runs once per item
+
 
 class FlowIterator(Generic[T]):
     """Async iterator over a Flowable with at most ``prefetch`` items requested ahead.
@@ -171,7 +173,13 @@ class _Receiver(Generic[T]):
                 )
             )
             return
-        self._notify()
+        # On the loop's thread an item needs a wake-up only if the iterator waits (usually it
+        # does not: the items arrive inside its own request() call). From another thread,
+        # always hand over through the loop, or a waiter set meanwhile would be missed.
+        if _get_ident() != self.thread:
+            self._to_loop()
+        elif self.waiter is not None:
+            self._wake()
 
     def on_error(self, error: Exception) -> None:
         if not self._upstream_ended("on_error", error):
@@ -225,9 +233,13 @@ class _Receiver(Generic[T]):
         self._notify()
 
     def _notify(self) -> None:
-        if threading.get_ident() == self.thread:
+        if _get_ident() == self.thread:
             self._wake()
-        elif self.loop is not None:
+        else:
+            self._to_loop()
+
+    def _to_loop(self) -> None:
+        if self.loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody is iterating any more
                 self.loop.call_soon_threadsafe(self._wake)
 
