@@ -326,8 +326,12 @@ def batch(
         An operator for ``Flowable.pipe`` emitting ``list`` batches; its ``statistics()``
         count items (``requested`` counts batches).
 
+    A ``cost`` that returns anything but an int ``>= 0`` fails the stream with
+    :class:`rxspike.core.errors.InvalidCallbackResultError` naming the value.
+
     Raises:
-        ValueError: no limit was given, a limit is not positive, or ``window < max_items``.
+        ValueError: no limit was given, a limit is not positive, ``max_time`` is not finite
+            or longer than 1e9 seconds, or ``window < max_items``.
         TypeError: ``cost`` is not callable, or ``scheduler`` not a reactivex scheduler.
     """
     if max_items is None and max_bytes is None and max_time is None:

@@ -478,9 +478,15 @@ def throttle(
     Returns:
         An operator for ``Flowable.pipe``; its ``statistics()`` describe the running stage.
 
+    A ``cost`` that returns anything but a finite number ``>= 0`` (None, a string, a
+    negative number, inf, NaN) fails the stream with
+    :class:`rxspike.core.errors.InvalidCallbackResultError` naming the value; so does an item
+    so costly that its wait would exceed what a scheduler can wait for (about 31 years).
+
     Raises:
-        ValueError: ``rate`` or ``burst`` is not a finite positive number, or ``prefetch``
-            is not a positive int.
+        ValueError: ``rate`` or ``burst`` is not a finite positive number, ``rate`` is too
+            slow to refill ``burst`` within 1e9 seconds, or ``prefetch`` is not a positive
+            int.
         TypeError: ``mode`` is not a :class:`ThrottleMode`, ``scheduler`` not a reactivex
             scheduler, or ``cost``/``on_dropped`` not callable.
     """
