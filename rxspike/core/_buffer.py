@@ -474,13 +474,10 @@ class BufferStage(DemandLoop, Generic[T]):
             if self._state is not ACTIVE:
                 self._release_fenced()
                 return
-        if error is not None:
-            self._end(error)
-        elif self._closed and not queue and not self._reducing:
-            self._end(None)
-        else:
-            for wake in waiters:  # there is room now: let parked producers retry
-                wake()
+        if self._check_terminated(self._closed, not queue and not self._reducing, error):
+            return
+        for wake in waiters:  # there is room now: let parked producers retry
+            wake()
 
     def _release(self) -> None:
         """Drop the subscriber, stop the producer, discard the buffer, wake parked producers."""

@@ -191,12 +191,7 @@ class _Shaper(LinkedStage, Generic[T]):
         if clock is None:  # start() sets it before the subscriber can request
             return
         while True:
-            if self._error is not None:
-                self._end(self._error)
-                return
-            if not queue:
-                if self._done:
-                    self._end(None)
+            if self._check_terminated(self._done, not queue, self._error) or not queue:
                 return
             if self._delivered == self._requested:
                 return
