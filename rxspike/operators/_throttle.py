@@ -330,8 +330,16 @@ class _Enforcer(Generic[T]):
             except Exception as error:
                 self._stop(error)
                 return
-        # The clock's reader, called directly: one call per item instead of two.
-        if self._bucket.take(cost, self._read() - self._origin):
+        # TokenBucket.take(cost, now) inlined, and the clock's reader called directly: this
+        # runs once per item, and each Python call saved is a tenth of its cost.
+        bucket = self._bucket
+        now = self._read() - self._origin
+        if now > bucket.stamp:
+            tokens = bucket.tokens + (now - bucket.stamp) * bucket.rate
+            bucket.tokens = tokens if tokens < bucket.burst else bucket.burst
+            bucket.stamp = now
+        if bucket.tokens + _EPSILON * (cost if cost > 1.0 else 1.0) >= cost:
+            bucket.tokens -= cost
             self._delivered += 1
             downstream.on_next(item)
             return
