@@ -109,7 +109,7 @@ async def test_cancel_ends_a_pending_block_at_once(client: Redis) -> None:
 
 @pytest.mark.parametrize("bad", ["bogus", "12-", "-1", "1-2-3", "99999999999999999999999", ""])
 def test_a_bad_start_id_is_a_value_error_that_names_the_allowed_forms(bad: str) -> None:
-    with pytest.raises(InvalidEntryIdError, match="milliseconds.*sequence") as caught:
+    with pytest.raises(InvalidEntryIdError, match=r"milliseconds.*sequence") as caught:
         stream_source(Redis(), "k", after=bad)
     assert isinstance(caught.value, ValueError) and repr(bad) in str(caught.value)
 
