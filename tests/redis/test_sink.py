@@ -27,7 +27,7 @@ async def test_writes_every_item_in_order_and_trims_to_about_maxlen(client: Redi
     assert written == 3000
     length = await client.xlen("out")
     assert 500 <= length < 700  # "MAXLEN ~": whole nodes are trimmed, never below 500
-    last = await client.xrevrange("out", count=length)
+    last: Any = await client.xrevrange("out", count=length)
     assert [int(fields["seq"]) for _, fields in reversed(last)] == list(range(3000 - length, 3000))
 
 
