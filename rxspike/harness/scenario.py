@@ -60,12 +60,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rxspike.demo.names import APPROACHES, FORMATS
+
 T = TypeVar("T")
 
-#: The five designs the demo server offers, in report order.
-APPROACHES = ("pull", "push-buffer", "push-throttle", "push-unbounded", "async-iterator")
-#: Stream formats the demo server speaks.
-FORMATS = ("sse", "ndjson", "bytes")
 #: The push-buffer strategy used when a scenario names none.
 DEFAULT_OVERFLOW = "drop-oldest"
 
