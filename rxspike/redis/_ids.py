@@ -13,10 +13,11 @@ BEGINNING = "0-0"
 
 _ID = re.compile(r"(\d{1,20})(?:-(\d{1,20}))?")
 _MAX = 2**64 - 1
-_ALLOWED = (
+_AN_ID = (
     "expected '<milliseconds>-<sequence>' or '<milliseconds>' (unsigned 64-bit integers, "
-    "as in '1700000000000-0'), '$' for the tail or '0' for the beginning"
+    "as in '1700000000000-0')"
 )
+_A_START = f"{_AN_ID}, '$' for the tail or '0' for the beginning"
 
 
 def parse_entry_id(text: object) -> tuple[int, int]:
@@ -28,14 +29,16 @@ def parse_entry_id(text: object) -> tuple[int, int]:
     Raises:
         InvalidEntryIdError: ``text`` is not a string of that form, or a part exceeds 64 bits.
     """
-    if not isinstance(text, str):
-        raise InvalidEntryIdError(text, _ALLOWED)
-    match = _ID.fullmatch(text)
+    return _parse(text, _AN_ID)
+
+
+def _parse(text: object, allowed: str) -> tuple[int, int]:
+    match = _ID.fullmatch(text) if isinstance(text, str) else None
     if match is None:
-        raise InvalidEntryIdError(text, _ALLOWED)
+        raise InvalidEntryIdError(text, allowed)
     ms, seq = int(match[1]), int(match[2] or 0)
     if ms > _MAX or seq > _MAX:
-        raise InvalidEntryIdError(text, _ALLOWED)
+        raise InvalidEntryIdError(text, allowed)
     return ms, seq
 
 
@@ -50,7 +53,7 @@ def start_id(after: object) -> str:
     """
     if after == TAIL:
         return TAIL
-    ms, seq = parse_entry_id(after)
+    ms, seq = _parse(after, _A_START)
     return f"{ms}-{seq}"
 
 
