@@ -37,7 +37,7 @@ return redis.call('XLEN', KEYS[1])
 async def fill(client: Redis, key: str, count: int, chunk: int = 50_000) -> int:
     length = 0
     for start in range(0, count, chunk):
-        length = await client.eval(_FILL, 1, key, min(chunk, count - start), "x" * 100)  # type: ignore[misc]
+        length = await client.eval(_FILL, 1, key, min(chunk, count - start), "x" * 100)
         await asyncio.sleep(0)
     return length
 
