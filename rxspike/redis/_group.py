@@ -122,7 +122,7 @@ class _GroupRead(AsyncPull[GroupEntry]):
                 self._cursor = text_of(pairs[-1][0])
                 return self._entries(pairs, claimed=False)
             self._cursor = _NEW
-        if self._claim_idle_ms is not None and self._loop.time() >= self._claim_next:
+        if self._claim_idle_ms is not None and self._event_loop.time() >= self._claim_next:
             reply = await client.xautoclaim(
                 self._key,
                 self._group,
@@ -134,7 +134,7 @@ class _GroupRead(AsyncPull[GroupEntry]):
             cursor, pairs = text_of(reply[0]), reply[1]
             self._claim_cursor = cursor
             if cursor == BEGINNING:  # went round the pending lists: rest a while
-                self._claim_next = self._loop.time() + self._claim_idle_ms / 2000
+                self._claim_next = self._event_loop.time() + self._claim_idle_ms / 2000
             if pairs:
                 return self._entries(pairs, claimed=True)
         reply = await client.xreadgroup(

@@ -1,7 +1,7 @@
 """Demand bridged to asyncio reads: one task per subscription reads what was requested.
 
 The shape every Redis source shares. ``request(n)`` and ``cancel()`` may come from any
-thread; they record the demand (:class:`~rxspike.core._demand.DemandLoop`) and wake the
+thread; they record the demand (:class:`~rxspike.core.kit.DemandLoop`) and wake the
 subscription's task on the event loop it was subscribed on. The task reads at most
 ``min(outstanding demand, batch)`` items per round trip, blocks in Redis while nothing
 arrives, and emits every signal itself, so signals are serial. ``cancel()`` cancels the
@@ -20,10 +20,8 @@ from typing import Generic, TypeVar
 
 from redis import exceptions as redis_errors
 
-from ..core._demand import ACTIVE, DemandLoop, Lifecycle
-from ..core.errors import InvalidDemandError
 from ..core.flowable import Flowable
-from ..core.sources import NO_DEMAND
+from ..core.kit import ACTIVE, NO_DEMAND, DemandLoop, Lifecycle
 from ..core.types import Subscriber
 from .errors import GroupNotFoundError, RedisUnavailableError, WrongKeyTypeError
 from .types import Reconnect
@@ -53,14 +51,14 @@ class AsyncPull(DemandLoop, Generic[T]):
     the ``BLOCK`` timed out), and record in :meth:`_delivered` where a retry continues.
     """
 
-    __slots__ = ("_downstream", "_emitted", "_loop", "_policy", "_task", "_thread", "_wakeup")
+    __slots__ = ("_downstream", "_emitted", "_event_loop", "_policy", "_task", "_thread", "_wakeup")
 
     def __init__(
         self, subscriber: Subscriber[T], loop: asyncio.AbstractEventLoop, policy: Reconnect
     ) -> None:
         super().__init__()
         self._downstream: Subscriber[T] | None = subscriber
-        self._loop = loop
+        self._event_loop = loop
         self._thread = threading.get_ident()
         self._policy = policy
         self._emitted = 0
@@ -70,7 +68,7 @@ class AsyncPull(DemandLoop, Generic[T]):
     def start(self) -> None:
         """Start the task; called right after ``on_subscribe``."""
         if self._state is ACTIVE and self._task is None:
-            self._task = self._loop.create_task(self._pump())
+            self._task = self._event_loop.create_task(self._pump())
 
     # -- what a source implements -----------------------------------------------------------
 
@@ -98,7 +96,7 @@ class AsyncPull(DemandLoop, Generic[T]):
             self._poke()
         else:
             with contextlib.suppress(RuntimeError):  # loop closed: the task went with it
-                self._loop.call_soon_threadsafe(self._poke)
+                self._event_loop.call_soon_threadsafe(self._poke)
 
     def _poke(self) -> None:
         if self._state is Lifecycle.CANCELLED and self._downstream is not None:
@@ -120,8 +118,8 @@ class AsyncPull(DemandLoop, Generic[T]):
             while True:
                 if self._state is not ACTIVE:
                     return
-                if self._bad_request is not None:
-                    self._end(InvalidDemandError(self._bad_request))
+                if self._bad_request is not None:  # rule 3.9
+                    self._end(self._bad_request)
                     return
                 outstanding = self._requested - self._emitted
                 if outstanding <= 0:
