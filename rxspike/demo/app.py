@@ -7,6 +7,7 @@ factories it was given, never from module globals.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,7 @@ from rxspike.web import REGISTRY_KEY, StreamOptions, setup, stream
 from . import naive, sources
 from .live import live_page
 from .names import Approach
-from .params import BadParameter, Params, parse_params, resume_point
+from .params import BadParameter, Params, parse_page, parse_params, resume_point
 from .sources import (
     SourceFailed,
     Sources,
@@ -61,7 +62,7 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     stages: dict[str, ObservableFlowable[Any]] = {}
     if params.approach is Approach.PUSH_UNBOUNDED:
         with naive.NaiveStream(request, registry) as counted:
-            return await naive.push_unbounded(request, params, factories.push(params), counted.sent)
+            return await naive.push_unbounded(request, params, factories.push(params), counted)
     if params.approach is Approach.PULL:
         source = factories.pull(params)
     elif params.approach in (Approach.PUSH_BUFFER, Approach.PUSH_THROTTLE):
@@ -86,16 +87,37 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
-    """``GET /metrics``: the totals, the open streams and the recently ended ones, as JSON."""
+    """``GET /metrics?offset=0&limit=20``: the totals, one page of the open streams, and the
+    last ``limit`` ended ones, as JSON. The page is bounded (at most
+    :data:`~rxspike.demo.params.MAX_METRICS_PAGE`): one record per stream at 10 000 streams
+    was megabytes and a quarter of a second of the loop. ``page.next_offset`` is the next
+    page's ``offset`` (``null``: the last page). Monitoring scrapes ``/metrics/prometheus``.
+    """
+    offset, limit = parse_page(request.query)
     registry = request.app[REGISTRY_KEY]
     body = registry.totals().as_json()
-    body["streams"] = [s.as_json() for s in registry.open_streams()]
-    body["recent"] = [s.as_json() for s in registry.recent()]
+    body["streams"] = [s.as_json() for s in registry.open_streams(offset, limit)]
+    body["recent"] = [s.as_json() for s in registry.recent()[-limit:]] if limit else []
+    following = offset + limit
+    body["page"] = {
+        "offset": offset,
+        "limit": limit,
+        "open": body["open"],
+        "next_offset": following if following < body["open"] else None,
+    }
     return web.json_response(body)
+
+
+def _has_prometheus() -> bool:
+    return importlib.util.find_spec("prometheus_client") is not None
 
 
 async def _name_the_worker(_: web.Request, response: web.StreamResponse) -> None:
     response.headers["X-Worker-Pid"] = str(os.getpid())  # which of ``--workers N`` answered
+
+
+#: Where the demo serves Prometheus metrics (when prometheus_client is installed).
+PROMETHEUS_PATH = "/metrics/prometheus"
 
 
 def make_app(
@@ -103,16 +125,17 @@ def make_app(
 ) -> web.Application:
     """The demo application, its streams built by ``sources`` (the demo's own by default).
 
-    ``redis_url`` enables ``approach=redis`` and ``POST /publish``, and ``publish_rate``
-    runs a task that appends that many entries per second to the Redis feed
-    (:mod:`rxspike.demo.redis_feed`).
+    With the ``metrics`` extra installed it also serves the Prometheus exposition at
+    :data:`PROMETHEUS_PATH`. ``redis_url`` enables ``approach=redis`` and ``POST /publish``,
+    and ``publish_rate`` runs a task that appends that many entries per second to the Redis
+    feed (:mod:`rxspike.demo.redis_feed`).
 
     >>> app = make_app()
     >>> app[SOURCES_KEY] == Sources()
     True
     """
     app = web.Application()
-    setup(app)
+    setup(app, prometheus=PROMETHEUS_PATH if _has_prometheus() else False)
     app[SOURCES_KEY] = Sources() if sources is None else sources
     app.on_response_prepare.append(_name_the_worker)
     app.router.add_get("/", live_page)

@@ -33,7 +33,7 @@ from rxspike.redis import (
     parse_entry_id,
     stream_source,
 )
-from rxspike.web import ServerSentEvent, StreamOptions, stream
+from rxspike.web import FAILED_ID, ServerSentEvent, StreamOptions, stream
 
 from .names import Format
 from .params import BadParameter, Params
@@ -112,7 +112,7 @@ def resume_after(headers: Any) -> str:
     """Where the feed starts: after the ``Last-Event-ID`` (a Redis entry id), or at its
     first entry. A malformed id is a 400 that says what an entry id looks like."""
     last = headers.get("Last-Event-ID")
-    if not last:
+    if not last or last == FAILED_ID:  # FAILED_ID: the stream answers 204 by itself
         return "0"
     try:
         parse_entry_id(last)
