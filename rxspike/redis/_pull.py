@@ -158,7 +158,8 @@ class AsyncPull(DemandLoop, Generic[T]):
                 if failures > policy.attempts:
                     raise RedisUnavailableError(
                         f"Redis stream {self._key!r} unreachable: {failures} attempts in a "
-                        f"row failed, the last with {error!r} (Reconnect.attempts="
+                        f"row failed, the last with {type(error).__name__}: {error} "
+                        f"(Reconnect.attempts="
                         f"{policy.attempts}); entries were delivered up to {self.last_id}",
                         self.last_id,
                     ) from error

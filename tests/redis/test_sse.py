@@ -5,6 +5,8 @@ server reads no further and its heap stays flat while the stream grows."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import socket
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -16,9 +18,11 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 import rxspike.web as rw
-from rxspike.redis import StreamEntry, stream_source
+from rxspike.redis import Reconnect, RedisUnavailableError, StreamEntry, stream_source
+from rxspike.redis.types import DEFAULT_RECONNECT
 
 from .._support import Spy, spy
+from .server import RedisServer
 from .test_stream_source import add
 
 #: Entries in the stream before the client connects: more than the buffers between Redis
@@ -42,18 +46,26 @@ async def fill(client: Redis, key: str, count: int, chunk: int = 50_000) -> int:
     return length
 
 
-async def serve_feed(client: Redis, key: str, seen: list[Spy]) -> AsyncIterator[str]:
+#: A Redis out of reach is worth a retry later: 503, which the SSE error frame marks
+#: retryable (the browser keeps its Last-Event-ID).
+OPTIONS = rw.StreamOptions(statuses={RedisUnavailableError: 503})
+
+
+async def serve_feed(
+    client: Redis, key: str, seen: list[Spy], reconnect: Reconnect = DEFAULT_RECONNECT
+) -> AsyncIterator[str]:
     """An aiohttp server whose ``GET /`` is ``sse`` over ``key``, resumable by entry id."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        flow, spied = spy(stream_source(client, key, after="0"))
+        flow, spied = spy(stream_source(client, key, after="0", reconnect=reconnect))
         seen.append(spied)
         return await rw.sse(
             request,
             flow,
             id=lambda entry: entry.id,
             default=lambda entry: entry.fields,
-            resume=lambda last: stream_source(client, key, after=last),
+            resume=lambda last: stream_source(client, key, after=last, reconnect=reconnect),
+            options=OPTIONS,
         )
 
     app = web.Application()
@@ -98,6 +110,26 @@ async def test_entry_ids_are_event_ids_and_last_event_id_resumes_from_redis(
                 assert "not-an-id" in (await response.text())
     assert [event_id for event_id, _ in first + rest] == ids
     assert [data for _, data in first + rest] == [f'{{"seq":"{n}"}}' for n in range(10)]
+
+
+async def test_redis_gone_past_the_budget_is_the_sse_error_frame_a_browser_retries(
+    client: Redis, redis_server: RedisServer
+) -> None:
+    ids = await add(client, "feed", 3)
+    quick = Reconnect(attempts=2, first_delay=0.01, max_delay=0.02, read_timeout=0.5)
+    async for url in serve_feed(client, "feed", [], quick):
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert [event_id for event_id, _ in await events(response, 3)] == ids
+            redis_server.kill()
+            chunks = []
+            with contextlib.suppress(aiohttp.ClientPayloadError):  # aborted after the frame
+                async for chunk in response.content.iter_any():
+                    chunks.append(chunk)
+            rest = b"".join(chunks).decode()
+    assert "event: stream-error\n" in rest and "rxspike-stream-failed" not in rest
+    frame = json.loads(rest.split("data: ", 1)[1].split("\n", 1)[0])
+    assert frame["status"] == 503 and frame["retry"] is True
+    assert frame["type"] == "RedisUnavailableError" and ids[-1] in frame["error"]
 
 
 def stalled_client(url: str) -> socket.socket:
