@@ -9,9 +9,10 @@ from collections import Counter
 import pytest
 from redis.asyncio import Redis
 
-from rxspike.redis import GroupEntry, GroupNotFoundError, group_source
+from rxspike.redis import GroupEntry, GroupNotFoundError, Reconnect, group_source
 from rxspike.testing import TestSubscriber
 
+from .server import RedisServer
 from .test_stream_source import add
 
 
@@ -105,3 +106,36 @@ def test_bad_group_options_are_refused(option: dict[str, object], message: str) 
     arguments: dict[str, object] = {"group": "g", "consumer": "c", **option}
     with pytest.raises(ValueError, match=message):
         group_source(Redis(), "jobs", **arguments)  # type: ignore[arg-type]
+
+
+async def test_cut_connections_lose_no_entry_and_repeat_none(
+    client: Redis, redis_server: RedisServer
+) -> None:
+    """A reply lost with its connection still counts as delivered in Redis (the entries sit
+    in this consumer's pending list): the source reads its pending list again, skipping
+    what it handed out, so every entry arrives once and can be acknowledged."""
+    ids = await add(client, "jobs", 300)
+    reader = Redis.from_url(redis_server.url, decode_responses=True)
+    quick = Reconnect(attempts=50, first_delay=0.01, max_delay=0.05, read_timeout=0.5)
+    subscriber = TestSubscriber[GroupEntry](initial_request=10**6)
+    group_source(
+        reader, "jobs", "g", "w", start="0", claim_idle=None, batch=20, block=0.05,
+        reconnect=quick,
+    ).subscribe(subscriber)  # fmt: skip
+    kills = 0
+    for _ in range(400):  # cut the reader's connections while it reads (within 4 s)
+        for info in await client.client_list():
+            if info.get("cmd") == "xreadgroup":
+                kills += await client.client_kill_filter(_id=info["id"])
+        if len(subscriber.values) >= len(ids):
+            break
+        await asyncio.sleep(0.005)
+    await subscriber.await_values(len(ids), timeout=10)
+    for entry in subscriber.values:
+        await entry.ack()
+    subscriber.cancel()
+    await reader.aclose()
+    assert kills >= 3
+    assert [entry.id for entry in subscriber.values] == ids
+    assert (await client.xpending("jobs", "g"))["pending"] == 0
+    subscriber.assert_no_violations()
