@@ -23,6 +23,7 @@ from typing import Any
 import reactivex.operators as ops
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 import rxspike
 from rxspike.operators import fuse
@@ -81,7 +82,7 @@ async def publisher(client: Redis, rate: float) -> None:
         if owed >= 1:
             whole = int(owed)
             owed -= whole
-            with contextlib.suppress(ConnectionError, OSError):  # Redis away: skip the tick
+            with contextlib.suppress(RedisError, OSError):  # Redis away: skip the tick
                 await publish(client, whole)
         await asyncio.sleep(tick)
 
