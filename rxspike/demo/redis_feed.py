@@ -22,8 +22,8 @@ from typing import Any
 
 import reactivex.operators as ops
 from aiohttp import web
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 import rxspike
 from rxspike.operators import fuse
@@ -51,6 +51,9 @@ MAX_PUBLISH = 1_000_000
 #: Options of a feed stream: Redis out of reach before the first entry is a 503; a frozen
 #: client is let go after a minute, as in the other approaches.
 FEED_OPTIONS = StreamOptions(statuses={RedisUnavailableError: 503}, send_timeout=60.0)
+
+#: What a publisher rides out: Redis unreachable or slow for a moment.
+REDIS_AWAY = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 #: Where the application keeps its Redis client (absent: no ``--redis-url``).
 REDIS_KEY = web.AppKey("rxspike.demo.redis", Redis)
@@ -82,7 +85,7 @@ async def publisher(client: Redis, rate: float) -> None:
         if owed >= 1:
             whole = int(owed)
             owed -= whole
-            with contextlib.suppress(RedisError, OSError):  # Redis away: skip the tick
+            with contextlib.suppress(*REDIS_AWAY):  # skip the tick; other errors end the task
                 await publish(client, whole)
         await asyncio.sleep(tick)
 
