@@ -143,6 +143,12 @@ def stalled_client(url: str) -> socket.socket:
     return conn
 
 
+async def xread_calls(client: Redis) -> int:
+    """How many XREADs Redis has run (``INFO commandstats``)."""
+    stats = (await client.info("commandstats")).get("cmdstat_xread", {"calls": 0})
+    return int(stats["calls"])
+
+
 async def watch_backlog(client: Redis, backlog: int) -> dict[str, Any]:
     """Fill ``feed`` by ``backlog`` entries behind a client that stopped reading."""
     await fill(client, "feed", PRELOAD)  # more than every buffer on the way holds
@@ -156,6 +162,7 @@ async def watch_backlog(client: Redis, backlog: int) -> dict[str, Any]:
                 if seen[0].emitted == read_before:
                     break
                 read_before = seen[0].emitted
+            xreads_before = await xread_calls(client)
             redis_before = (await client.info("memory"))["used_memory"]
             tracemalloc.start()
             try:
@@ -166,6 +173,7 @@ async def watch_backlog(client: Redis, backlog: int) -> dict[str, Any]:
             finally:
                 tracemalloc.stop()
             read_stalled = seen[0].emitted
+            xreads_stalled = await xread_calls(client)
             conn.setblocking(False)
             drained = 0
             for _ in range(5000):  # the client reads again: the server reads on from Redis
@@ -185,6 +193,7 @@ async def watch_backlog(client: Redis, backlog: int) -> dict[str, Any]:
                 "heap_growth": heap_after - heap_before,
                 "redis_growth": (await client.info("memory"))["used_memory"] - redis_before,
                 "drained": drained,
+                "xreads_while_stalled": xreads_stalled - xreads_before,
             }
         finally:
             conn.close()
@@ -196,6 +205,7 @@ async def check_backlog(client: Redis, backlog: int) -> None:
     print(f"backlog {backlog}: {figures}")
     assert figures["length"] == PRELOAD + backlog
     assert figures["read_stalled"] == figures["read_before"], figures  # nothing read ahead
+    assert figures["xreads_while_stalled"] == 0, figures  # Redis saw no XREAD meanwhile
     assert figures["read_stalled"] < PRELOAD, figures  # only what the socket's window let out
     assert figures["requested"] - figures["read_stalled"] <= 1024, figures
     assert figures["redis_growth"] > backlog * 50, figures  # the backlog lives in Redis...
