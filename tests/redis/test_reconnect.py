@@ -113,3 +113,27 @@ async def test_past_the_retry_budget_the_subscriber_gets_a_clear_error(
     error = subscriber.errors[0]
     assert isinstance(error, RedisUnavailableError) and error.last_id == ids[-1]
     assert ids[-1] in str(error) and isinstance(error.__cause__, Exception)
+
+
+async def test_a_restart_without_persistence_loses_the_old_entries_and_reads_the_new(
+    client: Redis, redis_server: RedisServer
+) -> None:
+    """The honest limit: what Redis forgot is gone. The reader reconnects and gets what is
+    added after the restart (its ids are later than any it had), nothing twice."""
+    await add(client, "k", 100)
+    reader = Redis.from_url(redis_server.url, decode_responses=True)
+    subscriber = TestSubscriber[StreamEntry](initial_request=10**6)
+    stream_source(reader, "k", after="0", reconnect=QUICK).subscribe(subscriber)
+    await subscriber.await_values(100, timeout=5)
+    redis_server.kill()
+    await asyncio.sleep(0.1)
+    (redis_server.directory / "dump.rdb").unlink(missing_ok=True)
+    redis_server.start()  # empty
+    producer = Redis.from_url(redis_server.url, decode_responses=True)
+    await add(producer, "k", 50, start=1000)
+    await subscriber.await_values(150, timeout=10)
+    subscriber.cancel()
+    await reader.aclose()
+    await producer.aclose()
+    assert seqs(subscriber.values) == list(range(100)) + list(range(1000, 1050))
+    subscriber.assert_not_terminated().assert_no_violations()
