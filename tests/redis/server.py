@@ -57,7 +57,6 @@ class RedisServer:
                 "--appendonly", "no",
                 "--dir", str(self.directory),
                 "--dbfilename", "dump.rdb",
-                "--enable-debug-command", "local",
             ],
             stdout=log,
             stderr=log,
