@@ -382,3 +382,31 @@ def test_a_raising_on_subscribe_gets_one_subscription_cancelled(name: str) -> No
         subscriber.subscriptions[0].request(10)  # cancelled: nothing flows
     assert subscriber.values == [] and subscriber.errors == []
     assert [str(e) for e in hook.errors] == ["on_subscribe failed"]
+
+
+def test_from_observable_that_failed_keeps_no_subscriber_alive() -> None:
+    def raise_in_subscriber_frame(_: Any) -> Any:
+        raise RuntimeError("map failed")
+
+    flow = rxspike.from_observable(
+        reactivex.of(1, 2).pipe(ops.map(raise_in_subscriber_frame)), 8, Overflow.ERROR
+    )
+    subscriber = Recorder(initial=10)
+    flow.subscribe(subscriber)
+    assert len(subscriber.errors) == 1
+    alive = weakref.ref(subscriber)
+    del subscriber
+    gc.collect()
+    assert alive() is None  # flow (holding its last stage) is still alive here
+    assert flow.statistics().received == 0
+
+
+def test_take_that_completed_keeps_no_subscriber_alive() -> None:
+    source = rxspike.range_(10)
+    subscriber = Recorder(initial=10)
+    source.pipe(take(2)).subscribe(subscriber)
+    assert subscriber.values == [0, 1] and subscriber.completions == 1
+    alive = weakref.ref(subscriber)
+    del subscriber
+    gc.collect()
+    assert alive() is None

@@ -44,9 +44,9 @@ class BufferSubscription(BufferStage[T]):
         if subscribe_fenced(downstream, self) and self._state is ACTIVE:
             self._feed(lambda: source.subscribe_flow(link))
 
-    # -- UpstreamStage: the upstream link calls offer() itself, one call per item ----------
+    # -- UpstreamStage: the upstream link calls offer_fed() itself, one call per item -------
 
-    _on_item = BufferStage.offer
+    _on_item = BufferStage.offer_fed
 
     def _upstream_subscribed(self, subscription: Subscription) -> None:
         subscription.request(UNBOUNDED)

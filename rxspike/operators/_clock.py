@@ -18,6 +18,10 @@ def _reader(scheduler: abc.SchedulerBase) -> Callable[[], float]:
     if isinstance(scheduler, AsyncIOScheduler) and isinstance(loop, asyncio.AbstractEventLoop):
         return loop.time
     if isinstance(scheduler, VirtualTimeScheduler) and isinstance(scheduler.clock, int | float):
+        # The ``clock`` property takes the scheduler's lock on every read; the attribute
+        # behind it changes only while the scheduler advances, on its own thread.
+        if isinstance(getattr(scheduler, "_clock", None), int | float):
+            return lambda: scheduler._clock  # type: ignore[return-value]
         return lambda: float(scheduler.clock)
     origin = scheduler.now
 

@@ -15,11 +15,10 @@ from ..core.errors import InvalidCallbackResultError, RxSpikeError
 from ..core.hooks import report_undeliverable
 from ..core.kit import (
     ACTIVE,
-    DemandLoop,
+    LinkedStage,
     OnDropped,
     StageOperator,
     StageStats,
-    Upstream,
     check_callable,
     checked_cost,
     checked_delay,
@@ -71,20 +70,19 @@ class TokenBucket:
         self.tokens = float(burst)
         self.stamp = 0.0
 
-    def refill(self, now: float) -> None:
-        if now > self.stamp:
-            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-
-    def take(self, cost: float, now: float, *, debt: bool) -> bool:
+    def take(self, cost: float, now: float, *, debt: bool = False) -> bool:
         """Take ``cost`` tokens if there are enough. With ``debt``, an item costing more than
-        ``burst`` goes once the bucket is full and leaves it negative (shaping stays fair)."""
-        if now > self.stamp:  # refill(), inlined: this runs once per item
+        ``burst`` goes once the bucket is full and leaves it negative (shaping stays fair).
+
+        Runs once per item, so the refill is inlined and no builtin is called.
+        """
+        burst = self.burst
+        if now > self.stamp:
             tokens = self.tokens + (now - self.stamp) * self.rate
-            self.tokens = tokens if tokens < self.burst else self.burst
+            self.tokens = tokens if tokens < burst else burst
             self.stamp = now
-        need = cost if not debt or cost < self.burst else self.burst
-        if self.tokens + _EPSILON * max(1.0, need) < need:
+        need = burst if debt and cost > burst else cost
+        if self.tokens + _EPSILON * (need if need > 1.0 else 1.0) < need:
             return False
         self.tokens -= cost
         return True
@@ -105,7 +103,7 @@ def _no_time() -> float:
     raise RuntimeError("throttle() read the time before it was subscribed")
 
 
-class _Shaper(DemandLoop, Generic[T]):
+class _Shaper(LinkedStage, Generic[T]):
     """SHAPE mode: hold up to ``prefetch`` items, release each when its tokens are there.
 
     Runs in the shared drain loop; a timer on the scheduler wakes it when the bucket will
@@ -117,19 +115,10 @@ class _Shaper(DemandLoop, Generic[T]):
         "_clock",
         "_consumed",
         "_cost",
-        "_delivered",
-        "_done",
-        "_downstream",
-        "_dropped",
-        "_error",
-        "_high_water",
-        "_link",
         "_prefetch",
         "_queue",
-        "_received",
         "_replenish",
         "_scheduler",
-        "_source",
         "_timer",
         "_timer_pending",
     )
@@ -144,9 +133,7 @@ class _Shaper(DemandLoop, Generic[T]):
         scheduler: abc.SchedulerBase | None,
         prefetch: int,
     ) -> None:
-        super().__init__()
-        self._downstream: Subscriber[T] | None = downstream
-        self._source: Flowable[T] | None = source
+        super().__init__(downstream, source, "throttle()")
         self._bucket = bucket
         self._cost = cost
         self._scheduler = scheduler
@@ -154,32 +141,12 @@ class _Shaper(DemandLoop, Generic[T]):
         self._prefetch = prefetch
         self._replenish = prefetch - prefetch // 4
         self._consumed = 0
-        self._delivered = 0
         self._queue: deque[tuple[T, float]] = deque()
-        self._received = 0
-        self._dropped = 0
-        self._high_water = 0
-        self._done = False
-        self._error: Exception | None = None
-        self._link: Upstream | None = None
         self._timer: abc.DisposableBase | None = None
         self._timer_pending = False
 
-    def start(self) -> None:
-        downstream, source = self._downstream, self._source
-        self._source = None
-        if downstream is None or source is None:
-            return
-        try:
-            self._clock = Clock(resolve_scheduler(self._scheduler, "throttle()"))
-        except RuntimeError as error:
-            self._downstream = None
-            end_at_once(downstream, error)
-            return
-        if not subscribe_fenced(downstream, self) or self._state is not ACTIVE:
-            return
-        link = self._link = Upstream(self, "throttle()")
-        source.subscribe_flow(link)
+    def _prepare(self) -> None:
+        self._clock = Clock(resolve_scheduler(self._scheduler, "throttle()"))
 
     # -- upstream ------------------------------------------------------------------------------
 
@@ -208,22 +175,6 @@ class _Shaper(DemandLoop, Generic[T]):
 
     def _upstream_subscribed(self, subscription: Subscription) -> None:
         subscription.request(self._prefetch)
-
-    def _upstream_end(self, error: Exception | None) -> None:
-        run = False
-        with self._lock:
-            if self._done or self._state is not ACTIVE:
-                late = error
-            else:
-                late = None
-                self._done = True
-                if error is not None and self._error is None:
-                    self._error = error
-                run = self._enter_locked()
-        if late is not None:
-            report_undeliverable(late)
-        elif run:
-            self._run()
 
     def _tick(self) -> None:
         self._timer_pending = False
@@ -279,13 +230,11 @@ class _Shaper(DemandLoop, Generic[T]):
                     link.request(self._replenish)
             self._consumed = consumed
 
-    def _release(self) -> None:
-        self._downstream = None
-        # Signalled already; its traceback's frames would keep the failed subscriber alive.
-        self._error = None
-        link, self._link = self._link, None
-        if link is not None:
-            link.cancel(max(self._prefetch - len(self._queue) - self._consumed, 0))
+    def _in_flight(self) -> int:
+        # Requested: prefetch, less what came since the last replenish.
+        return max(self._prefetch - len(self._queue) - self._consumed, 0)
+
+    def _free(self) -> None:
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.dispose()
@@ -295,15 +244,8 @@ class _Shaper(DemandLoop, Generic[T]):
 
     def statistics(self) -> StageStats:
         with self._lock:
-            requested = self._requested
-            return StageStats(
-                buffered=len(self._queue),
-                capacity=self._prefetch,
-                requested=requested if requested == UNBOUNDED else requested - self._delivered,
-                delivered=self._delivered,
-                dropped=self._dropped,
-                high_water=self._high_water,
-                received=self._received,
+            return self._snapshot(
+                buffered=len(self._queue), capacity=self._prefetch, served=self._delivered
             )
 
 
@@ -394,7 +336,7 @@ class _Enforcer(Generic[T]):
                 self._stop(error)
                 return
         # The clock's reader, called directly: one call per item instead of two.
-        if self._bucket.take(cost, self._read() - self._origin, debt=False):
+        if self._bucket.take(cost, self._read() - self._origin):
             self._delivered += 1
             downstream.on_next(item)
             return
