@@ -6,7 +6,13 @@ import importlib
 import sys
 
 #: Bench modules, each with a ``main()``; add yours here.
-MODULES = ["benchmarks.pipeline", "benchmarks.operators", "benchmarks.web", "benchmarks.redis"]
+MODULES = [
+    "benchmarks.pipeline",
+    "benchmarks.operators",
+    "benchmarks.web",
+    "benchmarks.metrics",
+    "benchmarks.redis",
+]
 
 
 def main() -> None:

@@ -24,7 +24,8 @@ import re
 
 from rxspike.web import ERROR_EVENT
 
-_ERROR_EVENT = ERROR_EVENT.encode()
+#: Error event names: rxspike's, and the plain ``error`` other servers (peers) send.
+_ERROR_EVENTS = (ERROR_EVENT.encode(), b"error")
 
 _SEQ = re.compile(rb'"seq"\s*:\s*(\d+)')
 
@@ -86,7 +87,8 @@ class NdjsonFrames(Frames):
 
 
 class SseFrames(Frames):
-    """Server-sent events: the ``id:`` field is the sequence number; the error event fails.
+    """Server-sent events: the ``id:`` field is the sequence number; an error event
+    (``stream-error``, or ``error`` from servers that use that name) fails.
 
     Comment lines (``: keep-alive``) and events without an id are ignored.
     """
@@ -115,7 +117,7 @@ class SseFrames(Frames):
                     kind = line[6:].strip()
                 elif line.startswith(b"data:"):
                     payload = line[5:].strip()
-            if kind == _ERROR_EVENT:
+            if kind in _ERROR_EVENTS:
                 self.errors.append(payload.decode(errors="replace"))
             elif seq is not None and seq >= 0:
                 seqs.append(seq)
