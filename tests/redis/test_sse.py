@@ -222,7 +222,7 @@ async def test_a_stalled_client_leaves_a_million_entry_backlog_in_redis(client: 
     await check_backlog(client, 1_000_000)
 
 
-async def test_stream_entries_are_frozen(client: Redis) -> None:
+def test_stream_entries_are_frozen() -> None:
     entry = StreamEntry("1-0", {"a": "b"})
     with pytest.raises(AttributeError):
         entry.id = "2-0"  # type: ignore[misc]
