@@ -11,6 +11,7 @@ MODULES = [
     "benchmarks.operators",
     "benchmarks.web",
     "benchmarks.metrics",
+    "benchmarks.redis",
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -21,7 +22,7 @@ from rxspike.web import REGISTRY_KEY, StreamOptions, setup, stream
 from . import naive, sources
 from .live import live_page
 from .names import Approach
-from .params import parse_page, parse_params, resume_point
+from .params import BadParameter, Params, parse_page, parse_params, resume_point
 from .sources import (
     SourceFailed,
     Sources,
@@ -34,13 +35,27 @@ from .sources import (
 #: Where :func:`make_app` keeps the source factories of the application.
 SOURCES_KEY = web.AppKey("rxspike.demo.sources", Sources)
 
+#: The ``approach=redis`` handler, present when the server was given a Redis URL.
+FeedHandler = Callable[[web.Request, Params], Awaitable[web.StreamResponse]]
+FEED_KEY: web.AppKey[FeedHandler] = web.AppKey("rxspike.demo.feed")
+
 #: Options of every demo stream: the demo's failure is public, a frozen client is let go.
 DEMO_OPTIONS = StreamOptions(statuses={SourceFailed: 500}, send_timeout=60.0)
 
 
 async def stream_handler(request: web.Request) -> web.StreamResponse:
     """``GET /stream``: the stream the query asks for, through the approach it names."""
-    params = resume_point(request.headers, parse_params(request.query))
+    params = parse_params(request.query)
+    if params.approach is Approach.REDIS:
+        feed = request.app.get(FEED_KEY)
+        if feed is None:
+            raise BadParameter(
+                "approach",
+                "approach=redis needs a server started with --redis-url",
+                "rxspike serve --redis-url redis://host:port/0",
+            )
+        return await feed(request, params)
+    params = resume_point(request.headers, params)
     registry = request.app[REGISTRY_KEY]
     factories = request.app[SOURCES_KEY]
     source: rxspike.Flowable[Any]
@@ -106,11 +121,15 @@ if HAS_PROMETHEUS:
     importlib.import_module("rxspike.web.prometheus")
 
 
-def make_app(sources: Sources | None = None) -> web.Application:
+def make_app(
+    sources: Sources | None = None, *, redis_url: str | None = None, publish_rate: float = 0.0
+) -> web.Application:
     """The demo application, its streams built by ``sources`` (the demo's own by default).
 
     With the ``metrics`` extra installed it also serves the Prometheus exposition at
-    :data:`PROMETHEUS_PATH`.
+    :data:`PROMETHEUS_PATH`. ``redis_url`` enables ``approach=redis`` and ``POST /publish``,
+    and ``publish_rate`` runs a task that appends that many entries per second to the Redis
+    feed (:mod:`rxspike.demo.redis_feed`).
 
     >>> app = make_app()
     >>> app[SOURCES_KEY] == Sources()
@@ -123,6 +142,10 @@ def make_app(sources: Sources | None = None) -> web.Application:
     app.router.add_get("/", live_page)
     app.router.add_get("/stream", stream_handler)
     app.router.add_get("/metrics", metrics_handler)
+    if redis_url is not None:
+        from . import redis_feed  # needs redis-py: imported only for a server with Redis
+
+        app[FEED_KEY] = redis_feed.install(app, redis_url, publish_rate)
     return app
 
 

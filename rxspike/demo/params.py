@@ -12,7 +12,10 @@ from multidict import MultiMapping
 
 from rxspike.web import FAILED_ID
 
-from .names import APPROACHES, FORMATS, OVERFLOWS, Approach, Format
+from .names import FORMATS, OVERFLOWS, Approach, Format
+
+#: Every ``approach=`` a query may name (``redis`` answers 400 on a server without Redis).
+_ALL_APPROACHES = tuple(a.value for a in Approach)
 
 #: Upper bounds that keep one request from taking the server down.
 MAX_COUNT = 10_000_000
@@ -159,7 +162,7 @@ def parse_params(query: MultiMapping[str]) -> Params:
         )
     fail_after = query.get("fail_after")
     drop_after = query.get("drop_after")
-    approach = Approach(_choice(query, "approach", APPROACHES, _DEFAULT.approach))
+    approach = Approach(_choice(query, "approach", _ALL_APPROACHES, _DEFAULT.approach))
     capacity = _integer(query, "capacity", 1, MAX_CAPACITY, _DEFAULT.capacity)
     if approach in BUFFERED and capacity * size > MAX_BUFFER_BYTES:
         raise BadParameter(

@@ -14,10 +14,12 @@ import pytest
 from .conftest import ServeFactory
 
 GUIDE = Path(__file__).parents[2] / "docs" / "guide.md"
+#: The programs that need no Redis; those that import rxspike.redis are run against a real
+#: redis-server by tests/redis/test_guide_scaling.py.
 PROGRAMS = [
     block
     for block in re.findall(r"```python\n(.*?)```", GUIDE.read_text(), flags=re.DOTALL)
-    if "app = web.Application()" in block
+    if "app = web.Application()" in block and "rxspike.redis" not in block
 ]
 
 
