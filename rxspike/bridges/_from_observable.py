@@ -8,18 +8,19 @@ from typing import Any, TypeVar, cast
 from reactivex import Observable, abc
 
 from ..core import Flowable, Subscriber
-from ..core._demand import ACTIVE
-from ..operators._overflow import (
+from ..core.kit import (
+    ACTIVE,
     BufferStage,
     Cost,
     OnDropped,
     Overflow,
+    StageStats,
     check_callable,
     check_capacity,
     check_max_bytes,
     check_overflow,
+    empty_stats,
 )
-from ..operators._stats import StageStats, empty_stats
 
 T = TypeVar("T")
 

@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any, Generic, TypeVar
 
 from ._demand import ACTIVE, DemandSubscription
+from ._upstream import NO_DEMAND
 from .errors import ProtocolViolationError
 from .flowable import Flowable
-from .types import UNBOUNDED, Subscriber, Subscription
+from .types import UNBOUNDED, Subscriber
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -127,21 +128,6 @@ def empty() -> Flowable[Any]:
     []
     """
     return from_iterable(())
-
-
-class _NoDemand:
-    """The subscription of a stream that ends before anyone could ask for anything."""
-
-    __slots__ = ()
-
-    def request(self, n: int) -> None:
-        pass
-
-    def cancel(self) -> None:
-        pass
-
-
-NO_DEMAND: Subscription = _NoDemand()
 
 
 def error(exception: Exception) -> Flowable[Any]:
@@ -300,4 +286,14 @@ def generate(
     return Flowable(subscribe)
 
 
-__all__ = ["GenerateSink", "defer", "empty", "error", "from_iterable", "generate", "just", "range_"]
+__all__ = [
+    "NO_DEMAND",
+    "GenerateSink",
+    "defer",
+    "empty",
+    "error",
+    "from_iterable",
+    "generate",
+    "just",
+    "range_",
+]

@@ -14,7 +14,7 @@ from ..core import (
     Subscription,
 )
 from ..core.hooks import report_undeliverable
-from ..core.sources import NO_DEMAND
+from ..core.kit import NO_DEMAND
 
 T = TypeVar("T")
 

@@ -10,16 +10,28 @@ from typing import Any, Generic, TypeVar
 
 from reactivex import abc
 
-from ..core import Flowable, Subscriber, Subscription
-from ..core._demand import ACTIVE, DemandLoop, Lifecycle
-from ..core.errors import MissingBackpressureError, RxSpikeError
+from ..core import UNBOUNDED, Flowable, MissingBackpressureError, Subscriber, Subscription
+from ..core.errors import InvalidCallbackResultError, RxSpikeError
 from ..core.hooks import report_undeliverable
-from ..core.sources import NO_DEMAND
-from ..core.types import UNBOUNDED
+from ..core.kit import (
+    ACTIVE,
+    NO_DEMAND,
+    DemandLoop,
+    Lifecycle,
+    OnDropped,
+    StageOperator,
+    StageStats,
+    Upstream,
+    check_callable,
+    checked_cost,
+    checked_delay,
+    empty_stats,
+    member,
+    positive_int,
+    positive_number,
+)
+from ..core.kit import rate as token_rate
 from ._clock import Clock, check_scheduler, resolve_scheduler
-from ._link import UpstreamLink
-from ._overflow import OnDropped, check_callable, check_capacity
-from ._stats import StageOperator, StageStats, empty_stats
 
 T = TypeVar("T")
 
@@ -141,7 +153,7 @@ class _Shaper(DemandLoop, Generic[T]):
         self._high_water = 0
         self._done = False
         self._error: Exception | None = None
-        self._link: UpstreamLink | None = None
+        self._link: Upstream | None = None
         self._timer: abc.DisposableBase | None = None
         self._timer_pending = False
 
@@ -160,14 +172,14 @@ class _Shaper(DemandLoop, Generic[T]):
         downstream.on_subscribe(self)
         if self._state is not ACTIVE:
             return
-        link = self._link = UpstreamLink(self)
+        link = self._link = Upstream(self, "throttle()")
         source.subscribe_flow(link)
 
     # -- upstream ------------------------------------------------------------------------------
 
     def _on_item(self, item: T) -> None:
         try:
-            cost = self._cost(item)
+            cost = checked_cost(self._cost(item), "throttle()")
         except Exception as error:
             self._upstream_end(error)
             return
@@ -184,8 +196,7 @@ class _Shaper(DemandLoop, Generic[T]):
             else:
                 queue.append((item, cost))
                 self._high_water = max(self._high_water, len(queue))
-            self._wip += 1
-            if self._wip != 1:
+            if not self._enter_locked():
                 return
         self._run()
 
@@ -202,8 +213,7 @@ class _Shaper(DemandLoop, Generic[T]):
                 self._done = True
                 if error is not None and self._error is None:
                     self._error = error
-                self._wip += 1
-                run = self._wip == 1
+                run = self._enter_locked()
         if late is not None:
             report_undeliverable(late)
         elif run:
@@ -236,8 +246,13 @@ class _Shaper(DemandLoop, Generic[T]):
             item, cost = queue[0]
             if not bucket.take(cost, clock.now(), debt=True):
                 if not self._timer_pending:
+                    try:
+                        wait = checked_delay(bucket.wait(cost), "throttle()")
+                    except InvalidCallbackResultError as error:
+                        self._end(error)
+                        return
                     self._timer_pending = True
-                    self._timer = clock.after(bucket.wait(cost), self._tick)
+                    self._timer = clock.after(wait, self._tick)
                 return
             with self._lock:
                 queue.popleft()
@@ -257,15 +272,15 @@ class _Shaper(DemandLoop, Generic[T]):
             if consumed == self._replenish:
                 consumed = 0
                 link = self._link
-                if link is not None and link.subscription is not None:
-                    link.subscription.request(self._replenish)
+                if link is not None:
+                    link.request(self._replenish)
             self._consumed = consumed
 
     def _release(self) -> None:
         self._downstream = None
         link, self._link = self._link, None
         if link is not None:
-            link.cancel()
+            link.cancel(max(self._prefetch - len(self._queue) - self._consumed, 0))
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.dispose()
@@ -440,14 +455,6 @@ class _Enforcer(Generic[T]):
         )
 
 
-def _check_positive_number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{what} must be a positive number, got {value!r}")
-    if value == float("inf"):
-        raise ValueError(f"{what} must be finite, got {value!r}")
-    return float(value)
-
-
 def throttle(
     rate: float,
     burst: float,
@@ -517,15 +524,14 @@ def throttle(
         TypeError: ``mode`` is not a :class:`ThrottleMode`, ``scheduler`` not a reactivex
             scheduler, or ``cost``/``on_dropped`` not callable.
     """
-    rate = _check_positive_number(rate, "throttle(rate)")
-    burst = _check_positive_number(burst, "throttle(burst)")
-    if not isinstance(mode, ThrottleMode):
-        allowed = ", ".join(f"ThrottleMode.{m.name}" for m in ThrottleMode)
-        raise TypeError(f"throttle(mode) must be one of {allowed}, got {mode!r}")
+    positive_number(rate, "throttle(rate)")
+    burst = positive_number(burst, "throttle(burst)")
+    rate = token_rate(rate, burst, "throttle(rate)")
+    member(mode, ThrottleMode, "throttle(mode)")
     check_callable(cost, "throttle(cost)")
     check_callable(on_dropped, "throttle(on_dropped)")
     check_scheduler(scheduler, "throttle(scheduler)")
-    check_capacity(prefetch, "throttle(prefetch)")
+    positive_int(prefetch, "throttle(prefetch)")
     if on_dropped is not None and mode is not ThrottleMode.ENFORCE_DROP:
         raise ValueError(f"throttle(on_dropped) is only used with ENFORCE_DROP, not {mode}")
     item_cost: Cost = cost if cost is not None else _unit_cost
