@@ -27,7 +27,7 @@ from reactivex.scheduler import CurrentThreadScheduler
 
 from ._demand import ACTIVE, DemandLoop, Lifecycle
 from ._families import Family, OperatorKind
-from ._segment_link import SegmentLink
+from ._upstream import Upstream
 from .errors import MissingBackpressureError
 from .flowable import Flowable
 from .hooks import report_undeliverable
@@ -109,7 +109,7 @@ class SegmentRun(DemandLoop):
         self._downstream: Subscriber[Any] | None = downstream
         self._source = source
         self.plan = plan
-        self._link: SegmentLink | None = None
+        self._link: Upstream | None = None
         self._inlet: abc.ObserverBase[Any] | None = None
         self._inlet_closed = False
         self._upstream_done = False
@@ -170,7 +170,8 @@ class SegmentRun(DemandLoop):
         previous = self._link
         if previous is not None:
             previous.cancel()
-        link = SegmentLink(self, self._link_next(observer))
+        link = Upstream(self, f"segment [{self.plan.names}]")
+        link.on_next = self._link_next(observer)
         self._link = link
         self._inlet = observer
         self._inlet_closed = False
@@ -184,10 +185,16 @@ class SegmentRun(DemandLoop):
     def _reset_inputs(self) -> None:
         """A new upstream subscription (``repeat``, ``retry``) starts with nothing queued."""
 
-    def link_subscribed(self, link: SegmentLink, subscription: Any) -> None:
+    # The Upstream link calls these; a link that was cancelled (a repeat resubscribed, the
+    # run ended) no longer reaches the run at all.
+
+    def _on_item(self, item: Any) -> None:
+        """Unused: each link's ``on_next`` is set to the mode's own item handler."""
+
+    def _upstream_subscribed(self, subscription: Any) -> None:
         raise NotImplementedError
 
-    def upstream_terminated(self, link: SegmentLink | None, error: Exception | None) -> None:
+    def _upstream_end(self, error: Exception | None) -> None:
         raise NotImplementedError
 
     # -- the operators' signals ----------------------------------------------------------------
@@ -232,17 +239,10 @@ class DirectRun(SegmentRun):
     def _link_next(self, observer: abc.ObserverBase[Any]) -> Any:
         return observer.on_next
 
-    def link_subscribed(self, link: SegmentLink, subscription: Any) -> None:
-        if link is not self._link or self._state is not ACTIVE:
-            link.cancel()
-            return
+    def _upstream_subscribed(self, subscription: Any) -> None:
         subscription.request(UNBOUNDED)
 
-    def upstream_terminated(self, link: SegmentLink | None, error: Exception | None) -> None:
-        if link is not self._link or self._upstream_done:
-            if error is not None:
-                report_undeliverable(error)
-            return
+    def _upstream_end(self, error: Exception | None) -> None:
         self._upstream_done = True
         inlet = self._inlet
         if inlet is None:
@@ -327,10 +327,9 @@ class BoundedRun(SegmentRun):
         self._consumed = 0
         self._credit = 0
 
-    def link_subscribed(self, link: SegmentLink, subscription: Any) -> None:
-        if link is not self._link or self._state is not ACTIVE:
-            link.cancel()
-            return
+    def _upstream_subscribed(self, subscription: Any) -> None:
+        if self._state is not ACTIVE:
+            return  # the release cancels the link
         # Ask from inside the drain: a synchronous source then fills the queue in one go
         # and the drain, not the source, drives the loop (one lock per batch, not per item).
         self._pending_pull = self.plan.prefetch
@@ -392,11 +391,7 @@ class BoundedRun(SegmentRun):
         if not self._feeding:
             self._schedule()
 
-    def upstream_terminated(self, link: SegmentLink | None, error: Exception | None) -> None:
-        if link is not self._link or self._upstream_done:
-            if error is not None:
-                report_undeliverable(error)
-            return
+    def _upstream_end(self, error: Exception | None) -> None:
         self._upstream_done = True
         self._upstream_error = error
         self._schedule()
