@@ -225,6 +225,7 @@ def test_a_raising_finally_action_goes_to_the_hook_and_the_stream_completes(
     consumer = RequestSubscriber(
         events.append, events.append, lambda: events.append("done"), initial_request=initial
     )
+
     def divide_by_zero() -> None:
         1 / 0  # noqa: B018
 
