@@ -286,12 +286,19 @@ class BoundedRun(SegmentRun):
         "_consumed",
         "_credit",
         "_emitted",
+        "_fast_next",
         "_feeding",
+        "_halted",
         "_held",
+        "_inlet_next",
         "_inputs",
         "_outputs",
         "_pending_pull",
         "_pulling",
+        "_queue_next",
+        "_replenish",
+        "_room",
+        "_room_granted",
         "_straight",
     )
 
@@ -315,12 +322,31 @@ class BoundedRun(SegmentRun):
         self._credit = 0
         #: Items the operators that emit later hold now (see PacedRun); 0 in other runs.
         self._held = 0
+        #: Nothing more may go into the operators: cancelled, ended, failed, or they completed.
+        #: One flag for the hot path, set wherever one of those happens.
+        self._halted = False
+        self._replenish = plan.replenish
+        #: Items that may still go straight into the operators with no other check: at most
+        #: the downstream demand left, the items left before the next replenish, and the
+        #: credit (granted by ``_grant``; when it runs out the slow path looks again).
+        self._room = 0
+        #: What the last grant gave; ``_room_granted - _room`` items were fed since.
+        self._room_granted = 0
+        self._inlet_next: Any = None
+        # The link's two item handlers, bound once: a straight pull swaps them.
+        self._queue_next = self._upstream_next
+        self._fast_next = self._straight_next
 
     def _chain_observer(self) -> Any:
         return self._chain_next
 
     def _link_next(self, observer: abc.ObserverBase[Any]) -> Any:
-        return self._upstream_next
+        self._inlet_next = observer.on_next
+        return self._queue_next
+
+    def cancel(self) -> None:
+        self._halted = True  # read without the lock by the hot path; the drain releases
+        super().cancel()
 
     def _reset_inputs(self) -> None:
         self._inputs.clear()
@@ -341,41 +367,66 @@ class BoundedRun(SegmentRun):
     # -- upstream signals ----------------------------------------------------------------------
 
     def _upstream_next(self, item: Any) -> None:
+        """An item from upstream, queued for the drain to feed."""
         credit = self._credit - 1
         self._credit = credit
         if credit < 0:
             self._upstream_overflowed()
             return
-        inputs = self._inputs
-        if (
-            self._pulling == get_ident()
-            and not inputs
-            and self._emitted != self._requested
-            and self._state is ACTIVE
-            and self._abort_error is None
-            and not self._chain_done
-        ):
-            # Asked for by the drain on this thread, downstream has demand, nothing queued:
-            # straight into the operators, no queue round trip. (The hot path: inlined.)
-            inlet = self._inlet
-            if inlet is None:
-                return
-            try:
-                inlet.on_next(item)
-            except Exception as error:
-                self._chain_raised(error)
-                return
-            consumed = self._consumed + 1
-            if consumed == self.plan.replenish:
-                self._consumed = 0
-                self._pull(consumed)
-            else:
-                self._consumed = consumed
-            return
-        inputs.append(item)
+        self._inputs.append(item)
         # Appended first, flag read second: a drain that is pulling will see the item.
         if not self._pulling:
             self._schedule()
+
+    def _straight_next(self, item: Any) -> None:
+        """The hot path: an item asked for by the drain, on the drain's thread, while room
+        is granted goes straight into the operators. One counter decides; everything else
+        (demand, replenishing, the queue, the end) is looked at when the room runs out."""
+        room = self._room - 1
+        if room < 0 or self._pulling != get_ident():
+            self._straight_slow(item)
+            return
+        self._room = room
+        self._credit -= 1
+        try:
+            self._inlet_next(item)
+        except Exception as error:
+            self._chain_raised(error)
+
+    def _straight_slow(self, item: Any) -> None:
+        """The room ran out (or the item came from another thread): count what went
+        straight in, replenish upstream when due, and grant new room, or queue the item."""
+        self._settle_room()
+        if self._pulling == get_ident() and self._grant():
+            self._straight_next(item)
+        else:
+            self._upstream_next(item)
+
+    def _settle_room(self, pull: bool = True) -> None:
+        """Count the items fed straight since the last grant; replenish when it is due (or,
+        with ``pull=False``, leave the request to the drain's loop: no nesting)."""
+        fed = self._room_granted - self._room
+        self._room_granted = self._room = 0
+        if fed:
+            consumed = self._consumed + fed
+            if consumed >= self._replenish:
+                self._consumed = consumed - self._replenish
+                if pull:
+                    self._pull(self._replenish)
+                else:
+                    self._pending_pull += self._replenish
+            else:
+                self._consumed = consumed
+
+    def _grant(self) -> bool:
+        """Room for the next items, if they may go straight in; False: queue them."""
+        if self._inputs or self._halted or self._credit <= 0:
+            return False
+        room = min(self._requested - self._emitted, self._replenish - self._consumed, self._credit)
+        if room <= 0:
+            return False
+        self._room = self._room_granted = room
+        return True
 
     def _upstream_overflowed(self) -> None:
         """Upstream broke rule 1.1: fail at once, ahead of queued items; drop what follows."""
@@ -385,6 +436,7 @@ class BoundedRun(SegmentRun):
             f"upstream of segment [{self.plan.names}] emitted more than the items it was "
             f"asked for (at most {self.plan.prefetch} ahead; Reactive Streams rule 1.1)"
         )
+        self._halted = True
         link = self._link
         if link is not None:
             link.cancel()
@@ -400,7 +452,7 @@ class BoundedRun(SegmentRun):
 
     def _chain_next(self, item: Any) -> None:
         outputs = self._outputs
-        if self._feeding == get_ident() and not outputs and self._state is ACTIVE:
+        if self._feeding == get_ident() and not outputs and not self._halted:
             # Emitted synchronously while the drain feeds the operators: hand it straight on.
             emitted = self._emitted
             if emitted != self._requested:
@@ -413,6 +465,7 @@ class BoundedRun(SegmentRun):
         outputs.append(item)
         if len(outputs) > self.plan.prefetch and self._abort_error is None:
             self._abort_error = self.plan.overflow_error()
+            self._halted = True
             # Dispose at once, from inside the operators: an inner source that emits
             # synchronously and endlessly checks its disposal between items and stops.
             self._dispose_chain()
@@ -424,6 +477,7 @@ class BoundedRun(SegmentRun):
     def _chain_failed(self, error: Exception) -> None:
         if self._abort_error is None and self._state is ACTIVE:
             self._abort_error = error
+            self._halted = True
         else:
             report_undeliverable(error)
         if not self._feeding:
@@ -431,6 +485,7 @@ class BoundedRun(SegmentRun):
 
     def _chain_completed(self) -> None:
         self._chain_done = True
+        self._halted = True
         if not self._feeding:
             self._schedule()
 
@@ -439,6 +494,7 @@ class BoundedRun(SegmentRun):
         disposal action or a broken operator): fail the stream, or report it if it ended."""
         if self._state is ACTIVE and not self._chain_done and self._abort_error is None:
             self._abort_error = error
+            self._halted = True
         else:
             report_undeliverable(error)
 
@@ -448,11 +504,11 @@ class BoundedRun(SegmentRun):
         downstream = self._settle()
         if downstream is None:
             return
-        if self._pending_pull:
-            pull, self._pending_pull = self._pending_pull, 0
-            self._pull(pull)
         inputs, outputs = self._inputs, self._outputs
         while True:
+            if self._pending_pull:
+                pull, self._pending_pull = self._pending_pull, 0
+                self._pull(pull)
             if self._state is not ACTIVE:
                 self._release()
                 return
@@ -473,6 +529,8 @@ class BoundedRun(SegmentRun):
                     return
                 requested = self._requested
             if outputs:
+                if self._pending_pull:
+                    continue  # replenish upstream even while output waits for demand
                 return
             if self._chain_done:
                 self._end(None)
@@ -487,6 +545,8 @@ class BoundedRun(SegmentRun):
                 self._close_inlet(inlet)
                 continue
             if emitted == requested or not inputs or not self._may_feed():
+                if self._pending_pull:
+                    continue
                 return
             if self.plan.multiplies:
                 if not self._feed_deferred(inlet):
@@ -531,36 +591,45 @@ class BoundedRun(SegmentRun):
         """
         inputs, outputs = self._inputs, self._outputs
         inlet_next = inlet.on_next
-        consumed, replenish = self._consumed, self.plan.replenish
+        consumed, replenish = self._consumed, self._replenish
         left = self.plan.prefetch if budget is None else budget
+        #: Replenishing requested while items were still queued: asked for once the queue
+        #: is fed, so that a synchronous upstream's answer goes straight into the operators.
+        owed = 0
+        yielded = False
         feeding, self._feeding = self._feeding, get_ident()
         try:
             while (
                 inputs
                 and self._emitted != self._requested
                 and not outputs
-                and self._state is ACTIVE
-                and self._abort_error is None
-                and not self._chain_done
+                and not self._halted
                 and self._may_feed()
             ):
                 if left == 0:
                     if budget is None:
                         _TRAMPOLINE.schedule(self._continue)
-                    return False
+                    yielded = True
+                    break
                 left -= 1
                 inlet_next(inputs.popleft())
                 consumed += 1
                 if consumed == replenish:
-                    self._consumed = 0
-                    self._pull(replenish)
-                    consumed = self._consumed  # items fed inside the pull counted themselves
+                    consumed = 0
+                    if inputs:
+                        owed += replenish
+                    else:
+                        self._consumed = 0
+                        self._pull(replenish)
+                        consumed = self._consumed  # items fed inside the pull counted
         except Exception as error:
             self._chain_raised(error)
         finally:
             self._feeding = feeding
             self._consumed = consumed
-        return self._state is ACTIVE
+        if owed and not self._halted:
+            self._pull(owed)
+        return self._state is ACTIVE and not yielded
 
     def _feed_deferred(self, inlet: abc.ObserverBase[Any]) -> bool:
         """Feed operators that multiply items one item per trampoline round.
@@ -596,21 +665,33 @@ class BoundedRun(SegmentRun):
         reactivex's trampoline, those items go straight into the operators.
         """
         link = self._link
-        subscription = link.subscription if link is not None else None
-        if subscription is None:
+        if link is None or link.subscription is None:
             return
+        subscription = link.subscription
         self._credit += n
         pulling, feeding = self._pulling, self._feeding
-        thread = get_ident() if self._straight and _TRAMPOLINE.schedule_required() else -1
-        self._pulling = thread
-        if thread != -1:
-            self._feeding = thread
+        if self._straight and not self._inputs and _TRAMPOLINE.schedule_required():
+            # Items that arrive inside this call go straight into the operators.
+            thread = self._pulling = self._feeding = get_ident()
+            previous, link.on_next = link.on_next, self._fast_next
+            try:
+                subscription.request(n)
+            finally:
+                self._pulling, self._feeding = pulling, feeding
+                if thread != pulling:  # the outermost straight pull
+                    # Unless the link was detached meanwhile (it then swapped in its own).
+                    if link.on_next is self._fast_next:
+                        link.on_next = previous
+                    self._settle_room(pull=False)
+            return
+        self._pulling = -1
         try:
             subscription.request(n)
         finally:
             self._pulling, self._feeding = pulling, feeding
 
     def _release(self) -> None:
+        self._halted = True
         super()._release()
         self._inputs.clear()
         self._outputs.clear()
