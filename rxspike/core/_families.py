@@ -55,11 +55,11 @@ _SETTLED = Family.EMITS_SETTLED
 _MULTIPLIES = Family.MULTIPLIES
 
 _FLAT_MAP = (
-    "rxspike.operators.flat_map(fn, max_concurrency=..., prefetch=...) requests its inner "
-    "sources instead"
+    "rxspike.operators.flat_map(fn, max_concurrency=..., prefetch=...), which requests its "
+    "inner sources"
 )
-_CONCAT_MAP = "rxspike.operators.concat_map(fn, prefetch=...) requests its inner sources instead"
-_MERGE = "rxspike.operators.merge(*others) requests every source instead"
+_CONCAT_MAP = "rxspike.operators.concat_map(fn, prefetch=...), which requests its inner sources"
+_MERGE = "rxspike.operators.merge(*others), which requests every source"
 _LATEST = (
     "put rxspike.operators.on_backpressure_latest() or on_backpressure_buffer() right after it"
 )
@@ -92,9 +92,9 @@ _KINDS: dict[str, tuple[Family, str]] = {
     "default_if_empty": (Family.FUSED, ""),
     "start_with": (Family.FUSED, ""),
     # Items come out later (another thread, a timer): the segment counts what each holds.
-    "observe_on": (_LATER, "rxspike.operators.observe_on(scheduler) keeps exact demand"),
-    "delay": (_LATER, "rxspike.operators.delay(duration) keeps exact demand"),
-    "delay_with_mapper": (_LATER, "rxspike.operators.delay(duration) keeps exact demand"),
+    "observe_on": (_LATER, "rxspike.operators.observe_on(scheduler) keeps demand exactly"),
+    "delay": (_LATER, "rxspike.operators.delay(duration) keeps demand exactly"),
+    "delay_with_mapper": (_LATER, "rxspike.operators.delay(duration) keeps demand exactly"),
     "timeout": (_LATER, ""),
     "timeout_with_mapper": (_LATER, ""),
     "skip_last_with_time": (_LATER, ""),
@@ -112,7 +112,10 @@ _KINDS: dict[str, tuple[Family, str]] = {
     "window_with_time": (_SETTLED, ""),
     "window_with_time_or_count": (_SETTLED, ""),
     # Cannot keep demand in a segment.
-    "merge": (Family.REFUSED, "its other sources push without demand: use " + _MERGE),
+    "merge": (
+        Family.REFUSED,
+        "its other sources push without demand (without others it is merge_all): use " + _MERGE,
+    ),
     "zip": (
         Family.REFUSED,
         "it queues the other sources' items without bound: make each side a Flowable "
@@ -147,8 +150,9 @@ _KINDS: dict[str, tuple[Family, str]] = {
 }
 
 
-def _identify(operator: Callable[..., Any]) -> Iterator[str]:
-    """The reactivex names of ``operator`` (several for a ``compose``), else its own name."""
+def _identify(operator: Callable[..., Any]) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """The reactivex names of ``operator`` with their positional arguments (several for a
+    ``compose``), else its own name."""
     closure = getattr(operator, "__closure__", None) or ()
     qualname = getattr(operator, "__qualname__", "")
     if getattr(operator, "__module__", "") == "reactivex.pipe" and qualname.startswith("compose"):
@@ -157,17 +161,18 @@ def _identify(operator: Callable[..., Any]) -> Iterator[str]:
                 for inner in cell.cell_contents:
                     yield from _identify(inner)
                 return
-    for cell in closure:
-        content = cell.cell_contents
+    contents = [cell.cell_contents for cell in closure]
+    for content in contents:
         name = getattr(content, "__name__", "")
         if callable(content) and name.endswith("_") and not name.startswith("_"):
-            yield name.rstrip("_")
+            args = next((c for c in contents if isinstance(c, tuple)), ())
+            yield name.rstrip("_"), args
             return
     head = qualname.split(".<locals>")[0]
     if head.endswith("_") and getattr(operator, "__module__", "").startswith("reactivex."):
-        yield head.rstrip("_")
+        yield head.rstrip("_"), ()
         return
-    yield getattr(operator, "__name__", None) or repr(operator)
+    yield getattr(operator, "__name__", None) or repr(operator), ()
 
 
 def classify(operator: Callable[..., Any]) -> list[OperatorKind]:
@@ -178,7 +183,9 @@ def classify(operator: Callable[..., Any]) -> list[OperatorKind]:
     source.
     """
     kinds = []
-    for name in _identify(operator):
+    for name, args in _identify(operator):
+        if name == "merge" and not args:  # no other sources: merge_all (concat_map uses it)
+            name = "merge_all"
         family, advice = _KINDS.get(name, (None, ""))
         if family is None:
             known = getattr(operator, "__module__", "").startswith("reactivex.")
@@ -189,4 +196,4 @@ def classify(operator: Callable[..., Any]) -> list[OperatorKind]:
 
 def operator_names(operator: Callable[..., Any]) -> list[str]:
     """The names ``operator`` is known by (``["map"]``; a ``compose`` has several)."""
-    return list(_identify(operator))
+    return [name for name, _ in _identify(operator)]
