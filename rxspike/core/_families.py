@@ -183,9 +183,9 @@ def classify(operator: Callable[..., Any]) -> list[OperatorKind]:
     source.
     """
     kinds = []
-    for name, args in _identify(operator):
-        if name == "merge" and not args:  # no other sources: merge_all (concat_map uses it)
-            name = "merge_all"
+    for found, args in _identify(operator):
+        # merge with no other sources is merge_all (reactivex's concat_map is built on it).
+        name = "merge_all" if found == "merge" and not args else found
         family, advice = _KINDS.get(name, (None, ""))
         if family is None:
             known = getattr(operator, "__module__", "").startswith("reactivex.")
