@@ -16,16 +16,15 @@ Rounds are interleaved (every row runs once per round, in turn) and each row rep
 median of its rounds, so a machine that gets busier or quieter meanwhile shifts every row
 alike and the ratios stay comparable.
 
-The per-item path of a segment at prefetch 256 takes no lock: one lock acquisition per
-``request(256)`` from the consumer (to record demand), one per pull upstream (the source
-records it) and one when the drain leaves, so about 3/192 acquisitions per item.
+The per-item path of a segment at prefetch 256 takes no lock: locks are taken per
+``request(256)`` from the consumer (to record demand) and per pull upstream (the source
+records it; the drains enter and leave), about 0.007 acquisitions per item going in (1 444
+for the 200 000 items of the prefetch-256 row, counted with an instrumented lock).
 """
 
 from __future__ import annotations
 
 import asyncio
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,7 +34,7 @@ import reactivex.operators as ops
 import rxspike
 from rxspike.operators import fuse
 
-from ._table import print_table
+from ._table import interleaved_medians, print_table
 
 ITEMS = 200_000
 ROUNDS = 7
@@ -103,19 +102,6 @@ def rxspike_async_for() -> int:
         return count
 
     return asyncio.run(consume())
-
-
-def interleaved_medians(runs: list[Callable[[], int]], rounds: int) -> list[float]:
-    """Median wall time of each run over ``rounds`` rounds; each round runs every one once,
-    in turn, after one unmeasured warm-up round."""
-    times: list[list[float]] = [[] for _ in runs]
-    for round_ in range(rounds + 1):
-        for index, run in enumerate(runs):
-            start = time.perf_counter()
-            run()
-            if round_:
-                times[index].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
 
 
 def main() -> None:

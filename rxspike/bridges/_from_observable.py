@@ -20,6 +20,7 @@ from ..core.kit import (
     check_max_bytes,
     check_overflow,
     empty_stats,
+    subscribe_fenced,
 )
 
 T = TypeVar("T")
@@ -42,8 +43,7 @@ class _ObservableSubscription(BufferStage[T]):
         if downstream is None or observable is None:
             return
         self._cancel_upstream = self._dispose
-        downstream.on_subscribe(self)
-        if self._state is not ACTIVE:
+        if not subscribe_fenced(downstream, self) or self._state is not ACTIVE:
             return
         try:
             on_next = cast(Callable[[T], None], self.offer)

@@ -176,18 +176,12 @@ class BufferStage(DemandLoop, Generic[T]):
     def offer(self, item: T) -> EmitResult:
         """Buffer ``item`` or apply the overflow strategy; deliver what demand allows.
 
-        Three paths, decided by one test each:
-
-        - fed: this thread owns the drain (inside :meth:`_feed`, a cold upstream emitting
-          within its ``request``): nothing buffered and demand left means the item goes
-          straight downstream, with no lock at all;
-        - idle: no drain runs, nothing buffered, demand left: take the drain's place for this
-          one item (one lock acquisition) and give it back (one more);
-        - otherwise the slow path, :meth:`_offer`: buffer, evict, refuse or fail under the
-          lock, and run (or mark) the drain.
+        The idle fast path: no drain runs, nothing is buffered and downstream is asking, so
+        the item takes the drain's place for its own delivery (one lock acquisition) and
+        gives it back (one more). Anything else takes the slow path, :meth:`_offer`: buffer,
+        evict, refuse or fail under the lock, and run (or mark) the drain. A producer that
+        emits inside a call made by the drain's owner uses :meth:`offer_fed` instead.
         """
-        if self._feeder == _get_ident():
-            return self._offer_fed(item)
         lock = self._lock
         lock.acquire()
         if (
@@ -212,13 +206,18 @@ class BufferStage(DemandLoop, Generic[T]):
         lock.release()
         return self._offer(item)
 
-    def _offer_fed(self, item: T) -> EmitResult:
-        """:meth:`offer` on the thread that owns the drain: no lock on the direct path.
+    def offer_fed(self, item: T) -> EmitResult:
+        """:meth:`offer` for an upstream subscribed through :meth:`_feed`: while the drain's
+        owner is inside that call (a cold upstream emitting within its ``request``), an item
+        with nothing buffered ahead of it and demand left goes downstream with no lock.
 
         Safe without the lock because only the drain's owner delivers and counts
         ``_delivered``; ``_requested`` and ``_state`` only move forward, and whoever moves
-        them leaves a mark, which the owner answers with a drain pass (``_draining_again``).
+        them leaves a mark, which the owner answers with a drain pass once an item cannot go
+        straight through. From any other thread, or after the call, this is :meth:`offer`.
         """
+        if self._feeder != _get_ident():
+            return self.offer(item)
         downstream = self._downstream
         if (
             downstream is not None
@@ -226,15 +225,13 @@ class BufferStage(DemandLoop, Generic[T]):
             and self._delivered != self._requested
             and self._state is ACTIVE
             and not self._closed
-            and self._cost is None
+            and self._bad_request is None
         ):
             self._delivered += 1
             try:
                 downstream.on_next(item)
             except Exception as failure:  # the subscriber broke rule 2.13
                 self._abandon(failure)
-            if self._draining_again:
-                self._drain_fed()
             return EmitResult.OK
         result = self._offer(item)
         if self._draining_again:
@@ -243,10 +240,10 @@ class BufferStage(DemandLoop, Generic[T]):
 
     def _feed(self, subscribe: Callable[[], None]) -> None:
         """Call ``subscribe`` (which subscribes upstream) owning the drain, so the items a
-        cold upstream emits inside that call take :meth:`_offer_fed`."""
+        cold upstream emits inside that call take :meth:`offer_fed`'s lock-free path."""
         with self._lock:
-            owned = self._enter_idle_locked()
-        if not owned:  # a drain runs elsewhere already: items take the ordinary paths
+            owned = self._cost is None and self._enter_idle_locked()
+        if not owned:  # a cost bound, or a drain runs elsewhere: items take offer()'s paths
             subscribe()
             return
         self._feeder = _get_ident()
@@ -475,7 +472,7 @@ class BufferStage(DemandLoop, Generic[T]):
                 self._abandon(failure)
                 return
             if self._state is not ACTIVE:
-                self._release()
+                self._release_fenced()
                 return
         if error is not None:
             self._end(error)
@@ -488,6 +485,8 @@ class BufferStage(DemandLoop, Generic[T]):
     def _release(self) -> None:
         """Drop the subscriber, stop the producer, discard the buffer, wake parked producers."""
         self._downstream = None
+        # Signalled already; its traceback's frames would keep the failed subscriber alive.
+        self._error = None
         with self._lock:
             discarded = list(self._queue)
             self._clear_locked()

@@ -103,7 +103,7 @@ class DemandLoop(WorkLoop):
         if downstream is None:
             return None
         if self._state is not ACTIVE:
-            self._release()
+            self._release_fenced()
             return None
         if self._bad_request is not None:
             self._end(self._bad_request)
@@ -119,7 +119,7 @@ class DemandLoop(WorkLoop):
         """
         if self._state is not ACTIVE:
             if self._downstream is not None:
-                self._release()
+                self._release_fenced()
             return True
         if error is not None:
             self._end(error)
@@ -134,7 +134,7 @@ class DemandLoop(WorkLoop):
         with self._lock:
             self._state = Lifecycle.TERMINATED
         downstream = self._downstream
-        self._release()
+        self._release_fenced()
         if downstream is None:
             return
         try:
@@ -149,8 +149,17 @@ class DemandLoop(WorkLoop):
         """The subscriber raised from ``on_next`` (rule 2.13): stop, release, report it."""
         with self._lock:
             self._state = Lifecycle.CANCELLED
-        self._release()
+        self._release_fenced()
         report_undeliverable(error)
+
+    def _release_fenced(self) -> None:
+        """:meth:`_release`, with whatever it raises (a disposal, a ``finally``) sent to the
+        undeliverable hook: ``request()``/``cancel()`` return normally and the terminal
+        signal still goes out."""
+        try:
+            self._release()
+        except Exception as error:
+            report_undeliverable(error)
 
 
 class DemandSubscription(DemandLoop, Generic[T]):
@@ -195,4 +204,4 @@ class DemandSubscription(DemandLoop, Generic[T]):
                 self._abandon(error)
                 return
         if self._state is Lifecycle.CANCELLED and self._downstream is not None:
-            self._release()
+            self._release_fenced()

@@ -7,7 +7,7 @@ from typing import Any, Protocol, cast
 
 from .errors import ProtocolViolationError
 from .hooks import report_undeliverable
-from .types import UNBOUNDED, Subscription
+from .types import UNBOUNDED, Subscriber, Subscription
 
 
 class _NoDemand:
@@ -41,6 +41,38 @@ def validate_subscription(current: Subscription | None, incoming: Subscription, 
         )
     )
     return False
+
+
+def subscribe_fenced(subscriber: Subscriber[Any], subscription: Subscription) -> bool:
+    """Call ``subscriber.on_subscribe(subscription)``; False if it raised.
+
+    Rule 2.13: a subscriber whose ``on_subscribe`` raised has exactly that one subscription,
+    and it counts as cancelled: it is cancelled here and the error goes to the undeliverable
+    hook (the subscriber is broken, so it is not called again, not even ``on_error``).
+    """
+    try:
+        subscriber.on_subscribe(subscription)
+    except Exception as error:
+        subscription.cancel()
+        report_undeliverable(error)
+        return False
+    return True
+
+
+def end_at_once(subscriber: Subscriber[Any], error: Exception | None) -> None:
+    """End a stream before anyone could ask: ``on_subscribe(NO_DEMAND)``, then ``on_error``
+    (or ``on_completed`` for None), each fenced: what they raise goes to the hook."""
+    if not subscribe_fenced(subscriber, NO_DEMAND):
+        if error is not None:
+            report_undeliverable(error)
+        return
+    try:
+        if error is None:
+            subscriber.on_completed()
+        else:
+            subscriber.on_error(error)
+    except Exception as late:
+        report_undeliverable(late)
 
 
 class UpstreamStage(Protocol):
@@ -135,6 +167,14 @@ class Upstream:
                 subscription.cancel()
 
     # -- late signals ------------------------------------------------------------------------
+
+    def late(self, item: Any) -> None:
+        """An item the stage got after its end, through an ``on_next`` upstream had looked
+        up before the end: accounted as the swapped-in ``on_next`` would."""
+        if self.ended is not None:
+            self._next_after_end(item)
+        else:
+            self._next_after_cancel(item)
 
     def _end(self, signal: str, error: Exception | None) -> UpstreamStage | None:
         """Record upstream's terminal signal; the stage to tell, if it is still attached."""

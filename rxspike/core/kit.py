@@ -11,6 +11,8 @@ import contract in ``.importlinter`` checks that. See docs/architecture.md, "The
   rule 3.9 for every kind of bad demand, ``_settle`` (the drain's first step),
   ``_check_terminated`` (RxJava's ``checkTerminated``), ``_end`` (one fenced terminal
   signal), ``_abandon`` (rule 2.13), and :class:`Lifecycle`.
+- :class:`LinkedStage`: a DemandLoop with an Upstream link in front: start, upstream's
+  end, release, statistics, written once for every queueing stage.
 - :class:`Upstream`: the one subscriber a stage puts upstream, with rule 2.5
   (:func:`validate_subscription`) and late-signal handling.
 - :class:`BufferStage`: the bounded buffer and its :class:`Overflow` strategies, shared by
@@ -28,7 +30,15 @@ from ._buffer import (
     Reducer,
 )
 from ._demand import ACTIVE, DemandLoop, DemandSubscription, Lifecycle
-from ._upstream import NO_DEMAND, Upstream, UpstreamStage, validate_subscription
+from ._linked import LinkedStage
+from ._upstream import (
+    NO_DEMAND,
+    Upstream,
+    UpstreamStage,
+    end_at_once,
+    subscribe_fenced,
+    validate_subscription,
+)
 from ._workloop import WorkLoop
 from .stats import Stage, StageOperator, StageStats, empty_stats
 from .validate import (
@@ -59,6 +69,7 @@ __all__ = [
     "DemandSubscription",
     "EmitResult",
     "Lifecycle",
+    "LinkedStage",
     "OnDropped",
     "Overflow",
     "Reducer",
@@ -76,11 +87,13 @@ __all__ = [
     "checked_delay",
     "checked_int_cost",
     "empty_stats",
+    "end_at_once",
     "member",
     "non_negative_int",
     "positive_int",
     "positive_number",
     "rate",
     "seconds",
+    "subscribe_fenced",
     "validate_subscription",
 ]

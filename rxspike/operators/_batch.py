@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from threading import get_ident as _get_ident
 from typing import Any, Generic, TypeVar
 
 from reactivex import abc
 
-from ..core import UNBOUNDED, Flowable, MissingBackpressureError, Subscriber, Subscription
+from ..core import Flowable, MissingBackpressureError, Subscriber
 from ..core.hooks import report_undeliverable
 from ..core.kit import (
     ACTIVE,
-    NO_DEMAND,
-    DemandLoop,
-    Lifecycle,
+    LinkedStage,
     StageOperator,
     StageStats,
-    Upstream,
     check_callable,
     checked_int_cost,
     empty_stats,
@@ -29,7 +27,7 @@ from ._clock import Clock, check_scheduler, resolve_scheduler
 T = TypeVar("T")
 
 
-class _Batcher(DemandLoop, Generic[T]):
+class _Batcher(LinkedStage, Generic[T]):
     """Holds at most ``window`` items in all (arrived, in the open batch, in closed batches
     waiting for demand) and asks upstream only for what keeps it under that bound."""
 
@@ -39,24 +37,17 @@ class _Batcher(DemandLoop, Generic[T]):
         "_cost",
         "_current",
         "_current_cost",
-        "_delivered",
-        "_done",
-        "_downstream",
-        "_dropped",
-        "_error",
+        "_feeder",
         "_generation",
         "_held",
-        "_high_water",
         "_inputs",
-        "_link",
         "_max_bytes",
         "_max_items",
         "_max_time",
         "_outstanding",
+        "_plain",
         "_ready",
-        "_received",
         "_scheduler",
-        "_source",
         "_time_up",
         "_timer",
         "_window",
@@ -74,9 +65,7 @@ class _Batcher(DemandLoop, Generic[T]):
         scheduler: abc.SchedulerBase | None,
         window: int,
     ) -> None:
-        super().__init__()
-        self._downstream: Subscriber[list[T]] | None = downstream
-        self._source: Flowable[T] | None = source
+        super().__init__(downstream, source, "batch()")
         self._max_items = max_items
         self._max_bytes = max_bytes
         self._cost = cost
@@ -92,39 +81,37 @@ class _Batcher(DemandLoop, Generic[T]):
         #: Items in inputs + current + ready.
         self._held = 0
         self._outstanding = 0
-        self._received = 0
-        self._delivered = 0
-        self._dropped = 0
-        self._high_water = 0
-        self._done = False
-        self._error: Exception | None = None
-        self._link: Upstream | None = None
         self._timer: abc.DisposableBase | None = None
         self._generation = 0
         self._time_up = False
+        #: The thread that owns the drain while it requests from upstream, or 0.
+        self._feeder = 0
+        #: Only a count bound: fed items skip the cost and timer bookkeeping of ``_add``.
+        self._plain = max_bytes is None and max_time is None
 
-    def start(self) -> None:
-        downstream, source = self._downstream, self._source
-        self._source = None
-        if downstream is None or source is None:
-            return
+    def _prepare(self) -> None:
         if self._max_time is not None:
-            try:
-                self._clock = Clock(resolve_scheduler(self._scheduler, "batch(max_time=...)"))
-            except RuntimeError as error:
-                self._downstream = None
-                downstream.on_subscribe(NO_DEMAND)
-                downstream.on_error(error)
-                return
-        downstream.on_subscribe(self)
-        if self._state is not ACTIVE:
-            return
-        link = self._link = Upstream(self, "batch()")
-        source.subscribe_flow(link)
+            self._clock = Clock(resolve_scheduler(self._scheduler, "batch(max_time=...)"))
 
     # -- upstream --------------------------------------------------------------------------
 
     def _on_item(self, item: T) -> None:
+        if self._feeder == _get_ident():
+            # Fed: the drain's owner is inside its own request (a synchronous upstream). Only
+            # this thread touches the batch now (rule 1.3), so no lock and no drain round.
+            outstanding = self._outstanding
+            if outstanding and self._error is None:
+                self._outstanding = outstanding - 1
+                self._received += 1
+                self._held += 1
+                if self._plain:
+                    current = self._current
+                    current.append(item)
+                    if len(current) >= self._max_items:
+                        self._close()
+                else:
+                    self._add(item)
+                return
         with self._lock:
             self._received += 1
             if self._outstanding == 0:
@@ -142,23 +129,6 @@ class _Batcher(DemandLoop, Generic[T]):
             if not self._enter_locked():
                 return
         self._run()
-
-    def _upstream_subscribed(self, subscription: Subscription) -> None:
-        self._schedule()  # the drain makes the first request
-
-    def _upstream_end(self, error: Exception | None) -> None:
-        run = False
-        with self._lock:
-            late = error if self._done or self._state is not ACTIVE else None
-            if late is None and not self._done and self._state is ACTIVE:
-                self._done = True
-                if error is not None and self._error is None:
-                    self._error = error
-                run = self._enter_locked()
-        if late is not None:
-            report_undeliverable(late)
-        elif run:
-            self._run()
 
     def _on_timer(self, generation: int) -> None:
         if generation == self._generation:
@@ -184,14 +154,11 @@ class _Batcher(DemandLoop, Generic[T]):
                 self._batches_delivered += 1
                 try:
                     downstream.on_next(chunk)
-                except Exception as error:
-                    with lock:
-                        self._state = Lifecycle.CANCELLED
-                    self._release()
-                    report_undeliverable(error)
+                except Exception as error:  # the subscriber broke rule 2.13
+                    self._abandon(error)
                     return
                 if self._state is not ACTIVE:
-                    self._release()
+                    self._release_fenced()
                     return
             if self._time_up:
                 self._time_up = False
@@ -210,9 +177,8 @@ class _Batcher(DemandLoop, Generic[T]):
                     if not ready:
                         self._end(None)
                     return
-                self._top_up()
-                if inputs or self._time_up:
-                    continue
+                if self._top_up() or inputs or self._time_up:
+                    continue  # a synchronous upstream may have filled batches meanwhile
                 return
             self._add(item)
 
@@ -252,19 +218,30 @@ class _Batcher(DemandLoop, Generic[T]):
         if timer is not None:
             timer.dispose()
 
-    def _top_up(self) -> None:
-        """Ask upstream for more, never beyond ``window`` items held and asked for."""
+    def _top_up(self) -> bool:
+        """Ask upstream for more, never beyond ``window`` items held and asked for.
+
+        The request is made owning the drain, with ``_feeder`` set: items a synchronous
+        upstream emits inside it go straight into batches (:meth:`_on_item`). True if it
+        asked for anything.
+        """
         link = self._link
         if link is None or link.subscription is None or self._done:
-            return
+            return False
         with self._lock:
             room = self._window - self._held - self._outstanding
             # While items are on their way, wait to ask for a worthwhile amount; with
             # nothing in flight, ask for whatever fits, or an open batch could starve.
             if room <= 0 or (self._outstanding and room < self._window - self._window // 4):
-                return
+                return False
             self._outstanding += room
-        link.request(room)
+        self._feeder = _get_ident()
+        try:
+            link.request(room)
+        finally:
+            self._feeder = 0
+        self._high_water = max(self._high_water, self._held)
+        return True
 
     def _fail(self, error: Exception) -> None:
         with self._lock:
@@ -273,11 +250,10 @@ class _Batcher(DemandLoop, Generic[T]):
             else:
                 report_undeliverable(error)
 
-    def _release(self) -> None:
-        self._downstream = None
-        link, self._link = self._link, None
-        if link is not None:
-            link.cancel(self._outstanding)
+    def _in_flight(self) -> int:
+        return self._outstanding
+
+    def _free(self) -> None:
         timer, self._timer = self._timer, None
         self._generation += 1
         if timer is not None:
@@ -291,17 +267,10 @@ class _Batcher(DemandLoop, Generic[T]):
 
     def statistics(self) -> StageStats:
         with self._lock:
-            requested = self._requested
-            return StageStats(
+            return self._snapshot(
                 buffered=self._held,
                 capacity=self._window,
-                requested=(
-                    requested if requested == UNBOUNDED else requested - self._batches_delivered
-                ),
-                delivered=self._delivered,
-                dropped=self._dropped,
-                high_water=self._high_water,
-                received=self._received,
+                served=self._batches_delivered,
                 buffered_cost=self._current_cost,
                 max_cost=self._max_bytes,
             )

@@ -19,6 +19,7 @@ from ..core.kit import (
     check_max_bytes,
     check_overflow,
     empty_stats,
+    subscribe_fenced,
 )
 
 T = TypeVar("T")
@@ -40,13 +41,12 @@ class BufferSubscription(BufferStage[T]):
         self._source = None
         if downstream is None or source is None:
             return
-        downstream.on_subscribe(self)
-        if self._state is ACTIVE:
+        if subscribe_fenced(downstream, self) and self._state is ACTIVE:
             self._feed(lambda: source.subscribe_flow(link))
 
-    # -- UpstreamStage: the upstream link calls offer() itself, one call per item ----------
+    # -- UpstreamStage: the upstream link calls offer_fed() itself, one call per item -------
 
-    _on_item = BufferStage.offer
+    _on_item = BufferStage.offer_fed
 
     def _upstream_subscribed(self, subscription: Subscription) -> None:
         subscription.request(UNBOUNDED)
