@@ -62,10 +62,19 @@ def fuse(*operators: PushOperator, prefetch: int = DEFAULT_PREFETCH) -> FlowOper
     The segment asks upstream for ``prefetch`` items, and for ``prefetch - prefetch // 4``
     more each time that many have gone through. It feeds an item into the operators only
     while downstream has demand; what the operators emit beyond that demand is held, up to
-    ``prefetch`` items, and more than that fails the stream with
-    :class:`MissingBackpressureError` (put an explicit backpressure operator where items
-    multiply). When downstream demand is unbounded nothing can pile up, so the segment
-    passes unbounded demand upstream and items run straight through the operators.
+    ``prefetch`` items, and more than that disposes them and fails the stream with
+    :class:`MissingBackpressureError` (the message names the operators and what to use).
+    Operators that multiply items are fed inside reactivex's trampoline, so even an
+    endless synchronous inner source stops at that bound; operators that emit later
+    (``observe_on``, ``delay``, ``debounce``) are paced: the segment stops feeding while
+    they hold ``prefetch`` items. When downstream demand is unbounded and no operator emits
+    later, nothing can pile up, so unbounded demand goes upstream and items run straight
+    through. See docs/operators.md for every reactivex operator.
+
+    Raises:
+        UnsupportedOperatorError: an operator cannot keep demand inside a segment (``merge``
+            with other sources, ``zip``, ``share``...); the message names what to use.
+        ValueError: ``prefetch`` is not a positive int.
 
     Args:
         operators: reactivex operators, applied left to right.
