@@ -133,6 +133,38 @@ def test_debounce_over_an_endless_source_is_paced_not_run_away() -> None:
     assert _pulled(seen) <= (len(consumer.items) + 2) * 2 * DEFAULT_PREFETCH
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ops.sample(0.01, scheduler=TimeoutScheduler()),
+        lambda: ops.buffer_with_time(0.01, scheduler=TimeoutScheduler()),
+        lambda: ops.window_with_time(0.01, scheduler=TimeoutScheduler()),
+        lambda: ops.throttle_with_timeout(0.01, scheduler=TimeoutScheduler()),
+        lambda: ops.observe_on(TimeoutScheduler()),
+    ],
+    ids=[
+        "sample",
+        "buffer_with_time",
+        "window_with_time",
+        "throttle_with_timeout",
+        "observe_on",
+    ],
+)
+def test_operators_that_emit_later_keep_an_endless_source_bounded(make: Any) -> None:
+    flow, seen = spy(rxspike.from_iterable(itertools.count()))
+    consumer = Batches(4)
+    worker = threading.Thread(target=flow.pipe(make()).subscribe, args=(consumer,), daemon=True)
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive(), "subscribe() never returned: the segment ran away"
+    deadline = time.monotonic() + 5
+    while len(consumer.items) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    consumer.cancel()
+    assert len(consumer.items) >= 3, "nothing came out: the segment stalled"
+    assert _pulled(seen) <= (len(consumer.items) + 2) * 2 * DEFAULT_PREFETCH
+
+
 def _endless() -> Iterator[int]:
     yield from itertools.count()
 
