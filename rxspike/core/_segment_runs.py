@@ -384,23 +384,28 @@ class BoundedRun(SegmentRun):
         (demand, replenishing, the queue, the end) is looked at when the room runs out."""
         room = self._room - 1
         if room < 0 or self._pulling != get_ident():
-            self._straight_slow(item)
-            return
+            if not self._regrant():
+                self._upstream_next(item)
+                return
+            room = self._room - 1  # fed from this frame too: the stack depth stays the same
         self._room = room
         self._credit -= 1
         try:
             self._inlet_next(item)
         except Exception as error:
             self._chain_raised(error)
+            return
+        if not room:
+            # The room is used up: replenish now, from inside upstream's emitting loop (a
+            # synchronous source goes on in the same loop), and grant the next items room.
+            self._settle_room()
+            self._grant()
 
-    def _straight_slow(self, item: Any) -> None:
-        """The room ran out (or the item came from another thread): count what went
-        straight in, replenish upstream when due, and grant new room, or queue the item."""
+    def _regrant(self) -> bool:
+        """The room ran out (or the item came from another thread): count what went straight
+        in, replenish upstream when due, and grant new room; False: queue the item."""
         self._settle_room()
-        if self._pulling == get_ident() and self._grant():
-            self._straight_next(item)
-        else:
-            self._upstream_next(item)
+        return self._pulling == get_ident() and self._grant()
 
     def _settle_room(self, pull: bool = True) -> None:
         """Count the items fed straight since the last grant; replenish when it is due (or,
@@ -670,6 +675,11 @@ class BoundedRun(SegmentRun):
         subscription = link.subscription
         self._credit += n
         pulling, feeding = self._pulling, self._feeding
+        if pulling and pulling == get_ident() and link.on_next is self._fast_next:
+            # Nested in a straight pull on this thread (replenishing from the hot path):
+            # everything is set up already; a synchronous upstream only notes the demand.
+            subscription.request(n)
+            return
         if self._straight and not self._inputs and _TRAMPOLINE.schedule_required():
             # Items that arrive inside this call go straight into the operators.
             thread = self._pulling = self._feeding = get_ident()
