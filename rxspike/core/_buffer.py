@@ -206,7 +206,7 @@ class BufferStage(DemandLoop, Generic[T]):
         lock.release()
         return self._offer(item)
 
-    def offer_fed(self, item: T) -> EmitResult:
+    def offer_fed(self, item: T) -> None:
         """:meth:`offer` for an upstream subscribed through :meth:`_feed`: while the drain's
         owner is inside that call (a cold upstream emitting within its ``request``), an item
         with nothing buffered ahead of it and demand left goes downstream with no lock.
@@ -217,7 +217,8 @@ class BufferStage(DemandLoop, Generic[T]):
         straight through. From any other thread, or after the call, this is :meth:`offer`.
         """
         if self._feeder != _get_ident():
-            return self.offer(item)
+            self.offer(item)
+            return
         downstream = self._downstream
         if (
             downstream is not None
@@ -232,11 +233,10 @@ class BufferStage(DemandLoop, Generic[T]):
                 downstream.on_next(item)
             except Exception as failure:  # the subscriber broke rule 2.13
                 self._abandon(failure)
-            return EmitResult.OK
-        result = self._offer(item)
+            return
+        self._offer(item)
         if self._draining_again:
             self._drain_fed()
-        return result
 
     def _feed(self, subscribe: Callable[[], None]) -> None:
         """Call ``subscribe`` (which subscribes upstream) owning the drain, so the items a
@@ -474,13 +474,10 @@ class BufferStage(DemandLoop, Generic[T]):
             if self._state is not ACTIVE:
                 self._release_fenced()
                 return
-        if error is not None:
-            self._end(error)
-        elif self._closed and not queue and not self._reducing:
-            self._end(None)
-        else:
-            for wake in waiters:  # there is room now: let parked producers retry
-                wake()
+        if self._check_terminated(self._closed, not queue and not self._reducing, error):
+            return
+        for wake in waiters:  # there is room now: let parked producers retry
+            wake()
 
     def _release(self) -> None:
         """Drop the subscriber, stop the producer, discard the buffer, wake parked producers."""

@@ -65,6 +65,7 @@ class _IterableSubscription(DemandSubscription[T]):
             requested = self._requested
         if requested == UNBOUNDED:
             # Unbounded demand cannot shrink: no counting on this path.
+            active = ACTIVE  # a local: this loop runs once per item
             try:
                 for item in iterator:
                     try:
@@ -72,7 +73,7 @@ class _IterableSubscription(DemandSubscription[T]):
                     except Exception as error:  # the subscriber's fault, not the iterator's
                         self._abandon(error)
                         return
-                    if self._state is not ACTIVE:
+                    if self._state is not active:
                         return
             except Exception as error:
                 self._end(error)

@@ -143,8 +143,9 @@ class _Batcher(LinkedStage, Generic[T]):
             return
         ready, inputs, lock = self._ready, self._inputs, self._lock
         while True:
-            if self._error is not None:
-                self._end(self._error)
+            if self._check_terminated(
+                self._done and not self._current, not ready and not inputs, self._error
+            ):
                 return
             while ready and self._batches_delivered != self._requested:
                 chunk = ready.popleft()
@@ -171,12 +172,10 @@ class _Batcher(LinkedStage, Generic[T]):
                     item = inputs.popleft()
             if empty:
                 if self._done:
-                    if self._current:
+                    if self._current:  # the open batch goes out at the end
                         self._close()
                         continue
-                    if not ready:
-                        self._end(None)
-                    return
+                    return  # waiting for demand for the batches left
                 if self._top_up() or inputs or self._time_up:
                     continue  # a synchronous upstream may have filled batches meanwhile
                 return
@@ -326,8 +325,12 @@ def batch(
         An operator for ``Flowable.pipe`` emitting ``list`` batches; its ``statistics()``
         count items (``requested`` counts batches).
 
+    A ``cost`` that returns anything but an int ``>= 0`` fails the stream with
+    :class:`rxspike.core.errors.InvalidCallbackResultError` naming the value.
+
     Raises:
-        ValueError: no limit was given, a limit is not positive, or ``window < max_items``.
+        ValueError: no limit was given, a limit is not positive, ``max_time`` is not finite
+            or longer than 1e9 seconds, or ``window < max_items``.
         TypeError: ``cost`` is not callable, or ``scheduler`` not a reactivex scheduler.
     """
     if max_items is None and max_bytes is None and max_time is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,8 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 def _reader(scheduler: abc.SchedulerBase) -> Callable[[], float]:
     loop = getattr(scheduler, "_loop", None)
     if isinstance(scheduler, AsyncIOScheduler) and isinstance(loop, asyncio.AbstractEventLoop):
+        if type(loop).time is asyncio.BaseEventLoop.time:
+            return time.monotonic  # what BaseEventLoop.time() returns, without the extra call
         return loop.time
     if isinstance(scheduler, VirtualTimeScheduler) and isinstance(scheduler.clock, int | float):
         # The ``clock`` property takes the scheduler's lock on every read; the attribute

@@ -191,12 +191,7 @@ class _Shaper(LinkedStage, Generic[T]):
         if clock is None:  # start() sets it before the subscriber can request
             return
         while True:
-            if self._error is not None:
-                self._end(self._error)
-                return
-            if not queue:
-                if self._done:
-                    self._end(None)
+            if self._check_terminated(self._done, not queue, self._error) or not queue:
                 return
             if self._delivered == self._requested:
                 return
@@ -335,8 +330,16 @@ class _Enforcer(Generic[T]):
             except Exception as error:
                 self._stop(error)
                 return
-        # The clock's reader, called directly: one call per item instead of two.
-        if self._bucket.take(cost, self._read() - self._origin):
+        # TokenBucket.take(cost, now) inlined, and the clock's reader called directly: this
+        # runs once per item, and each Python call saved is a tenth of its cost.
+        bucket = self._bucket
+        now = self._read() - self._origin
+        if now > bucket.stamp:
+            tokens = bucket.tokens + (now - bucket.stamp) * bucket.rate
+            bucket.tokens = tokens if tokens < bucket.burst else bucket.burst
+            bucket.stamp = now
+        if bucket.tokens + _EPSILON * (cost if cost > 1.0 else 1.0) >= cost:
+            bucket.tokens -= cost
             self._delivered += 1
             downstream.on_next(item)
             return
@@ -478,9 +481,15 @@ def throttle(
     Returns:
         An operator for ``Flowable.pipe``; its ``statistics()`` describe the running stage.
 
+    A ``cost`` that returns anything but a finite number ``>= 0`` (None, a string, a
+    negative number, inf, NaN) fails the stream with
+    :class:`rxspike.core.errors.InvalidCallbackResultError` naming the value; so does an item
+    so costly that its wait would exceed what a scheduler can wait for (about 31 years).
+
     Raises:
-        ValueError: ``rate`` or ``burst`` is not a finite positive number, or ``prefetch``
-            is not a positive int.
+        ValueError: ``rate`` or ``burst`` is not a finite positive number, ``rate`` is too
+            slow to refill ``burst`` within 1e9 seconds, or ``prefetch`` is not a positive
+            int.
         TypeError: ``mode`` is not a :class:`ThrottleMode`, ``scheduler`` not a reactivex
             scheduler, or ``cost``/``on_dropped`` not callable.
     """
