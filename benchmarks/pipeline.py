@@ -11,6 +11,15 @@ Every row feeds the same consumer callback (see :class:`Consumer`).
 - ``rxspike, request(256) batches, prefetch P``: a demand-driven consumer that asks for 256
   items at a time, as an async sink does, through ``fuse(..., prefetch=P)``;
 - ``rxspike, async for``: the same through ``async for`` with the default prefetch.
+
+Rounds are interleaved (every row runs once per round, in turn) and each row reports the
+median of its rounds, so a machine that gets busier or quieter meanwhile shifts every row
+alike and the ratios stay comparable.
+
+The per-item path of a segment at prefetch 256 takes no lock: locks are taken per
+``request(256)`` from the consumer (to record demand) and per pull upstream (the source
+records it; the drains enter and leave), about 0.007 acquisitions per item going in (1 444
+for the 200 000 items of the prefetch-256 row, counted with an instrumented lock).
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from rxspike.operators import fuse
 from ._table import interleaved_medians, print_table
 
 ITEMS = 200_000
-REPEATS = 7
+ROUNDS = 7
 BATCH = 256
 
 
@@ -109,14 +118,15 @@ def main() -> None:
     for name, run in cases:
         if run() != expected:
             raise AssertionError(f"{name} delivered a different number of items")
-    medians = interleaved_medians([run for _, run in cases], REPEATS, warmup=0)
-    rows = []
+    medians = interleaved_medians([run for _, run in cases], ROUNDS)
     baseline = medians[0]
-    for (name, _), seconds in zip(cases, medians, strict=True):
-        rows.append((name, f"{ITEMS / seconds / 1e6:.2f}", f"{seconds / baseline:.2f}x"))
+    rows = [
+        (name, f"{ITEMS / seconds / 1e6:.2f}", f"{seconds / baseline:.2f}x")
+        for (name, _), seconds in zip(cases, medians, strict=True)
+    ]
     print_table(
-        f"source -> map -> filter -> map -> consumer, {ITEMS:,} items, median of {REPEATS} "
-        "interleaved rounds",
+        f"source -> map -> filter -> map -> consumer, {ITEMS:,} items, "
+        f"medians of {ROUNDS} interleaved rounds",
         ("pipeline", "M items/s", "cost vs reactivex"),
         rows,
     )

@@ -32,12 +32,16 @@ a source that makes that come out (see the ``filter`` and ``take`` cases).
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import reactivex
 import reactivex.operators as ops
+from reactivex.scheduler import EventLoopScheduler, ThreadPoolScheduler, TimeoutScheduler
+from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.testing import TestScheduler
 
 from rxspike import (
@@ -62,8 +66,13 @@ from rxspike.operators import (
     Overflow,
     ThrottleMode,
     batch,
+    concat_map,
+    delay,
+    flat_map,
     fuse,
     limit_rate,
+    merge,
+    observe_on,
     on_backpressure_buffer,
     on_backpressure_latest,
     on_backpressure_reduce,
@@ -125,6 +134,20 @@ class _Reiterable:
 
     def __iter__(self) -> Iterator[int]:
         return self._make()
+
+
+_TIMERS = TimeoutScheduler()
+_WORKER = EventLoopScheduler()
+_POOL = ThreadPoolScheduler(2)
+
+
+def _on_running_loop() -> Any:
+    """observe_on the loop that subscribes (use inside ``defer``)."""
+    return observe_on(AsyncIOScheduler(asyncio.get_running_loop()))
+
+
+def _endless(x: int) -> Iterator[int]:
+    return itertools.count(x * 1000)
 
 
 def operator_case(name: str, *operators: Any, **options: Any) -> Case:
@@ -253,6 +276,43 @@ OPERATORS: list[Case] = [
     operator_case("limit_rate(4)", limit_rate(4)),
     operator_case("limit_rate(4, 1)", limit_rate(4, 1)),
     operator_case("limit_rate(1)", limit_rate(1)),
+    # Segments whose reactivex operators emit later (paced) or on another thread.
+    operator_case("fuse(reactivex delay)", ops.delay(0.001, scheduler=_TIMERS)),
+    operator_case("fuse(reactivex observe_on)", ops.observe_on(_WORKER)),
+    operator_case("fuse(map, timeout)", fuse(ops.map(str), ops.timeout(5.0), prefetch=4)),
+]
+
+# -- the demand-aware flow operators -------------------------------------------------------------
+
+FLOW_OPERATORS: list[Case] = [
+    operator_case("observe_on(EventLoopScheduler)", observe_on(_WORKER)),
+    operator_case("observe_on(prefetch=1)", observe_on(_WORKER, prefetch=1)),
+    operator_case("observe_on(ThreadPoolScheduler, 4)", observe_on(_POOL, prefetch=4)),
+    Case(
+        "observe_on(AsyncIOScheduler)",
+        lambda n: defer(lambda: range_(n).pipe(_on_running_loop())),
+        failing=lambda: defer(lambda: failing_source().pipe(_on_running_loop())),
+        on_loop=True,
+    ),
+    operator_case("delay(1 ms)", delay(0.001, _TIMERS)),
+    operator_case("flat_map(just)", flat_map(just)),
+    Case(
+        "flat_map(endless inners) | take",
+        lambda n: range_(3).pipe(flat_map(_endless, max_concurrency=2, prefetch=2), take(n)),
+        failing=lambda: failing_source().pipe(flat_map(lambda x: [x], prefetch=1)),
+    ),
+    operator_case("flat_map(reactivex of)", flat_map(reactivex.of, prefetch=4)),
+    Case(
+        "flat_map(failing inner)",
+        None,
+        failing=lambda: range_(3).pipe(flat_map(lambda x: failing_source())),
+    ),
+    operator_case("concat_map(list)", concat_map(lambda x: [x], prefetch=1)),
+    Case(
+        "merge(iterable, flowable)",
+        lambda n: range_(n // 3).pipe(merge(range(n // 3), range_(n - 2 * (n // 3)))),
+        failing=lambda: failing_source().pipe(merge([1, 2])),
+    ),
 ]
 
 # -- pipes mixing fused runs, demand operators and sources -----------------------------------------
@@ -380,7 +440,7 @@ FLOW_CONTROL: list[Case] = [
 ]
 
 #: Everything tests/test_conformance.py checks. Append new cases to the list they belong to.
-CASES: list[Case] = [*SOURCES, *OPERATORS, *PIPES, *FLOW_CONTROL]
+CASES: list[Case] = [*SOURCES, *OPERATORS, *FLOW_OPERATORS, *PIPES, *FLOW_CONTROL]
 
 
 # -- subscribers ---------------------------------------------------------------------------------

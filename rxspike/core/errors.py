@@ -41,6 +41,14 @@ class MissingBackpressureError(RxSpikeError):
     """
 
 
+class UnsupportedOperatorError(RxSpikeError, TypeError):
+    """``pipe`` was given a reactivex operator that cannot keep demand inside a segment.
+
+    Raised when the pipeline is assembled; the message names the operator, why it cannot
+    be fused and the rxspike operator (or construction) to use instead.
+    """
+
+
 class ProtocolViolationError(RxSpikeError):
     """A publisher or subscriber broke a Reactive Streams rule (named in the message).
 

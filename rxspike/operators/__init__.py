@@ -8,6 +8,7 @@ from ._latest import on_backpressure_latest, on_backpressure_reduce
 from ._limit_rate import limit_rate
 from ._take import take
 from ._throttle import ThrottleExceededError, ThrottleMode, throttle
+from .flow import concat_map, delay, flat_map, merge, observe_on
 
 __all__ = [
     "BufferOverflowError",
@@ -18,8 +19,13 @@ __all__ = [
     "ThrottleExceededError",
     "ThrottleMode",
     "batch",
+    "concat_map",
+    "delay",
+    "flat_map",
     "fuse",
     "limit_rate",
+    "merge",
+    "observe_on",
     "on_backpressure_buffer",
     "on_backpressure_latest",
     "on_backpressure_reduce",
