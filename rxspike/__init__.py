@@ -7,7 +7,7 @@
 """
 
 from . import operators
-from .bridges import Emitter, emitter, from_observable
+from .bridges import Emitter, emitter, from_blocking_iterable, from_observable
 from .core import (
     DEFAULT_PREFETCH,
     UNBOUNDED,
@@ -58,6 +58,7 @@ __all__ = [
     "empty",
     "error",
     "from_async_iterable",
+    "from_blocking_iterable",
     "from_iterable",
     "from_observable",
     "generate",

@@ -4,6 +4,7 @@ Part of the operators-and-bridges layer: imports the demand core and the shared 
 buffer of :mod:`rxspike.operators`, never the other way round.
 """
 
+from ._blocking import from_blocking_iterable
 from ._emitter import (
     Emitter,
     EmitterClosedError,
@@ -22,5 +23,6 @@ __all__ = [
     "SubscriberCancelledError",
     "WouldBlock",
     "emitter",
+    "from_blocking_iterable",
     "from_observable",
 ]
