@@ -17,7 +17,8 @@ from ..core.types import UNBOUNDED
 from ._clock import Clock, check_scheduler, resolve_scheduler
 from ._link import UpstreamLink
 from ._overflow import check_callable, check_capacity
-from ._stats import StageOperator, StageStats, empty_stats
+from ._stats import StageStats, empty_stats
+from .types import BatchOperator
 
 T = TypeVar("T")
 
@@ -310,7 +311,7 @@ def batch(
     max_time: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
     window: int | None = None,
-) -> StageOperator[T, list[T]]:
+) -> BatchOperator:
     """Group items into lists: close a batch at ``max_items``, ``max_bytes`` or ``max_time``.
 
     A batch closes as soon as one limit is reached: it holds ``max_items`` items; or adding
@@ -400,4 +401,4 @@ def batch(
             window=held,
         )
 
-    return StageOperator(name, factory, empty_stats(window, max_bytes))
+    return BatchOperator(name, factory, empty_stats(window, max_bytes))

@@ -21,7 +21,8 @@ from ._overflow import (
     check_max_bytes,
     check_overflow,
 )
-from ._stats import StageOperator, empty_stats
+from ._stats import empty_stats
+from .types import SameTypeStageOperator
 
 T = TypeVar("T")
 
@@ -102,7 +103,7 @@ def on_backpressure_buffer(
     *,
     max_bytes: int | None = None,
     cost: Cost = len,
-) -> StageOperator[T, T]:
+) -> SameTypeStageOperator:
     """Buffer up to ``capacity`` items the consumer has not asked for yet.
 
     Upstream is asked for everything (``request(∞)``): use this after a source that cannot
@@ -174,7 +175,7 @@ def buffer_operator(
     max_cost: int | None,
     cost: Cost | None,
     reducer: Reducer | None,
-) -> StageOperator[T, T]:
+) -> SameTypeStageOperator:
     """The operator behind buffer, latest and reduce: one :class:`BufferSubscription` each."""
 
     def factory(subscriber: Subscriber[Any], source: Flowable[T]) -> BufferSubscription[T]:
@@ -190,4 +191,4 @@ def buffer_operator(
             reducer=reducer,
         )
 
-    return StageOperator(name, factory, empty_stats(capacity, max_cost))
+    return SameTypeStageOperator(name, factory, empty_stats(capacity, max_cost))

@@ -7,12 +7,12 @@ from typing import TypeVar
 
 from ._buffer import buffer_operator
 from ._overflow import OnDropped, Overflow, check_callable
-from ._stats import StageOperator
+from .types import SameTypeStageOperator
 
 T = TypeVar("T")
 
 
-def on_backpressure_latest(on_dropped: OnDropped | None = None) -> StageOperator[T, T]:
+def on_backpressure_latest(on_dropped: OnDropped | None = None) -> SameTypeStageOperator:
     """Keep only the newest item the consumer has not asked for yet.
 
     Upstream is asked for everything. While downstream has no demand, each new item
@@ -55,7 +55,7 @@ def on_backpressure_latest(on_dropped: OnDropped | None = None) -> StageOperator
     )
 
 
-def on_backpressure_reduce(reducer: Callable[[T, T], T]) -> StageOperator[T, T]:
+def on_backpressure_reduce(reducer: Callable[[T, T], T]) -> SameTypeStageOperator:
     """Conflate: fold items the consumer has not asked for into one with ``reducer``.
 
     Upstream is asked for everything. While downstream has no demand, each new item is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..core import (
@@ -162,7 +163,7 @@ class _Take:
             upstream.cancel()
 
 
-def take(count: int) -> FlowOperator[T, T]:
+def take(count: int) -> Callable[[Flowable[T]], Flowable[T]]:
     """Emit the first ``count`` items, then cancel upstream and complete.
 
     Upstream is never asked for more than ``count`` items in total, so a generator behind it
@@ -184,7 +185,9 @@ def take(count: int) -> FlowOperator[T, T]:
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise ValueError(f"take(count) needs an int >= 0, got {count!r}")
 
-    def apply(source: Flowable[T]) -> Flowable[T]:
+    def apply(source: Flowable[Any]) -> Flowable[Any]:
         return Flowable(lambda subscriber: source.subscribe_flow(_Take(subscriber, count)))
 
-    return FlowOperator(f"take({count})", apply)
+    # Typed as a generic callable (as reactivex's take is) so pipe carries the item type.
+    operator: FlowOperator[Any, Any] = FlowOperator(f"take({count})", apply)
+    return operator

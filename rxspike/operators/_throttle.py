@@ -19,7 +19,8 @@ from ..core.types import UNBOUNDED
 from ._clock import Clock, check_scheduler, resolve_scheduler
 from ._link import UpstreamLink
 from ._overflow import OnDropped, check_callable, check_capacity
-from ._stats import StageOperator, StageStats, empty_stats
+from ._stats import StageStats, empty_stats
+from .types import SameTypeStageOperator
 
 T = TypeVar("T")
 
@@ -457,7 +458,7 @@ def throttle(
     scheduler: abc.SchedulerBase | None = None,
     on_dropped: OnDropped | None = None,
     prefetch: int = 16,
-) -> StageOperator[T, T]:
+) -> SameTypeStageOperator:
     """Limit the stream to ``rate`` per second with bursts of ``burst``: a token bucket.
 
     The bucket holds at most ``burst`` tokens and starts full; it refills at ``rate``
@@ -548,4 +549,4 @@ def throttle(
         )
 
     capacity = prefetch if mode is ThrottleMode.SHAPE else 0
-    return StageOperator(name, factory, empty_stats(capacity))
+    return SameTypeStageOperator(name, factory, empty_stats(capacity))
