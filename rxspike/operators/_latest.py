@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from ..core.kit import OnDropped, Overflow, check_callable
 from ._buffer import buffer_operator
-from ._overflow import OnDropped, Overflow, check_callable
 from .types import SameTypeStageOperator
 
 T = TypeVar("T")

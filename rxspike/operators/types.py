@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from ..core import Flowable
-from ._stats import StageOperator
+from ..core.kit import StageOperator
 
 T = TypeVar("T")
 
