@@ -7,7 +7,15 @@
 """
 
 from . import operators
-from .bridges import Emitter, emitter, from_blocking_iterable, from_observable
+from .bridges import (
+    Emitter,
+    Hub,
+    HubMode,
+    broadcast,
+    emitter,
+    from_blocking_iterable,
+    from_observable,
+)
 from .core import (
     DEFAULT_PREFETCH,
     UNBOUNDED,
@@ -45,6 +53,8 @@ __all__ = [
     "FlowOperator",
     "Flowable",
     "GenerateSink",
+    "Hub",
+    "HubMode",
     "InvalidDemandError",
     "LambdaSubscriber",
     "MissingBackpressureError",
@@ -53,6 +63,7 @@ __all__ = [
     "RxSpikeError",
     "Subscriber",
     "Subscription",
+    "broadcast",
     "defer",
     "emitter",
     "empty",

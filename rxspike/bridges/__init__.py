@@ -14,14 +14,21 @@ from ._emitter import (
     emitter,
 )
 from ._from_observable import ObservableFlowable, from_observable
+from ._hub import Hub, HubFlowable, HubMode, HubState, HubStats, broadcast
 
 __all__ = [
     "Emitter",
     "EmitterClosedError",
     "EmitterState",
+    "Hub",
+    "HubFlowable",
+    "HubMode",
+    "HubState",
+    "HubStats",
     "ObservableFlowable",
     "SubscriberCancelledError",
     "WouldBlock",
+    "broadcast",
     "emitter",
     "from_blocking_iterable",
     "from_observable",

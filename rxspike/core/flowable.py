@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -14,6 +14,7 @@ from .types import Subscriber
 
 if TYPE_CHECKING:
     from ._aiter import FlowIterator
+    from .stats import StageStats
 
 T = TypeVar("T")
 # The item types after each operator of a pipe.
@@ -30,6 +31,12 @@ _H = TypeVar("_H")
 DEFAULT_PREFETCH = 256
 
 SubscribeFunction = Callable[[Subscriber[T]], None]
+
+
+class StageReport(Protocol):
+    """A stage a stream should report: its statistics (a broadcast hub's subscriber buffer)."""
+
+    def statistics(self) -> StageStats: ...
 
 
 class Flowable(Observable[T]):
@@ -55,6 +62,11 @@ class Flowable(Observable[T]):
     40
     <reactivex.disposable.disposable.Disposable object at ...>
     """
+
+    #: Stages whose statistics a stream over this Flowable reports, as ``(label, stage)``:
+    #: set by a source that owns a per-subscriber buffer (a broadcast hub's), and carried
+    #: on by :meth:`pipe`, so ``rxspike.web`` finds them without being told.
+    stage_reports: tuple[tuple[str, StageReport], ...] = ()
 
     def __init__(self, subscribe: SubscribeFunction[T]) -> None:
         super().__init__()
@@ -233,6 +245,8 @@ class Flowable(Observable[T]):
                 run.append(operator)
         if run:
             result = fuse(*run)(result)
+        if self.stage_reports and result is not self:
+            result.stage_reports = self.stage_reports + result.stage_reports
         return result
 
     def __aiter__(self) -> FlowIterator[T]:
