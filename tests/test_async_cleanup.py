@@ -195,3 +195,18 @@ def test_a_bad_cleanup_timeout_is_refused(bad: object) -> None:
 
     with pytest.raises((TypeError, ValueError), match="cleanup_timeout"):
         rxspike.from_async_iterable(nothing(), cleanup_timeout=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, "3", None, True])
+async def test_bad_demand_is_an_error_signal_and_the_generator_is_closed(bad: object) -> None:
+    cursor = Cursor()
+    errors: list[Exception] = []
+    subscriber: RequestSubscriber[int] = RequestSubscriber(lambda _: None, errors.append)
+    rxspike.from_async_iterable(rows(cursor)).subscribe(subscriber)
+    subscriber.request(1)
+    await asyncio.sleep(0.01)
+    subscriber.request(bad)  # type: ignore[arg-type]
+    await until(lambda: bool(errors))
+    assert isinstance(errors[0], rxspike.InvalidDemandError)
+    assert repr(bad) in str(errors[0])
+    await until(lambda: cursor.closed)

@@ -33,6 +33,9 @@ from .types import UNBOUNDED, Subscriber
 
 T = TypeVar("T")
 
+#: ``_bad_request`` while every ``request(n)`` was valid.
+_GOOD = object()
+
 #: Seconds an async iterator's clean-up (an async generator's ``finally``, run by
 #: ``aclose()``) may take after its stream ended early, before it is cancelled.
 DEFAULT_CLEANUP_TIMEOUT = 5.0
@@ -111,7 +114,8 @@ class _AsyncIterableSubscription(Generic[T]):
         self._state = ACTIVE
         self._requested = 0
         self._emitted = 0
-        self._bad_request: int | None = None
+        #: The first bad ``request(n)`` argument, or ``_GOOD`` (None itself may be one).
+        self._bad_request: object = _GOOD
         self._demand = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._cleanup_timeout = cleanup_timeout
@@ -127,8 +131,9 @@ class _AsyncIterableSubscription(Generic[T]):
         with self._lock:
             if self._state is not ACTIVE:
                 return
-            if n <= 0:
-                self._bad_request = n
+            if type(n) is not int or n <= 0:  # bool, float, str, None: rule 3.9 as well
+                if self._bad_request is _GOOD:
+                    self._bad_request = n
             else:
                 total = self._requested + n
                 self._requested = total if total < UNBOUNDED else UNBOUNDED
@@ -178,14 +183,14 @@ class _AsyncIterableSubscription(Generic[T]):
         try:
             iterator = aiter(self._iterable)
             while True:
-                while self._emitted == self._requested and self._bad_request is None:
+                while self._emitted == self._requested and self._bad_request is _GOOD:
                     if self._state is not ACTIVE:
                         return
                     self._demand.clear()
                     await self._demand.wait()
                 if self._state is not ACTIVE:
                     return
-                if self._bad_request is not None:
+                if self._bad_request is not _GOOD:
                     self._end(InvalidDemandError(self._bad_request))
                     return
                 self._pulling = True
