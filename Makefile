@@ -23,8 +23,8 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not limit_memory"
 	$(BIN)/python -m pytest -q --memray -m "limit_memory and not slow" tests
-	$(BIN)/ruff check rxspike tests benchmarks tools
-	$(BIN)/ruff format --check rxspike tests benchmarks tools
+	$(BIN)/ruff check rxspike tests benchmarks docs/recipes tools
+	$(BIN)/ruff format --check rxspike tests benchmarks docs/recipes tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
