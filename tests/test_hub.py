@@ -300,3 +300,28 @@ def test_requests_from_the_subscriber_are_checked() -> None:
     subscriber.request(0)
     assert isinstance(errors[0], rxspike.InvalidDemandError)
     assert hub.statistics().subscribers == 0
+
+
+def test_a_subscriber_whose_on_subscribe_raises_gets_one_cancelled_subscription() -> None:
+    seen: list[BaseException] = []
+    previous = rxspike.set_undeliverable_hook(seen.append)
+    try:
+        subject: Subject[int] = Subject()
+        hub = rxspike.broadcast(subject)
+        calls: list[Any] = []
+
+        class Broken(Recorder):
+            def on_subscribe(self, subscription: Any) -> None:
+                calls.append(subscription)
+                raise RuntimeError("broken on_subscribe")
+
+        broken = Broken()
+        hub.flowable.subscribe(broken)
+        fine = Recorder(initial_request=10)
+        hub.flowable.subscribe(fine)
+        subject.on_next(1)
+    finally:
+        rxspike.set_undeliverable_hook(previous)
+    assert len(calls) == 1 and broken.events == []
+    assert [str(e) for e in seen] == ["broken on_subscribe"]
+    assert fine.items == [1] and hub.statistics().subscribers == 1

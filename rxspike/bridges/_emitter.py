@@ -26,6 +26,7 @@ from ..core.kit import (
     check_max_bytes,
     check_overflow,
     empty_stats,
+    subscribe_fenced,
 )
 
 T = TypeVar("T")
@@ -144,7 +145,7 @@ class Emitter(Generic[T]):
             )
             return
         stage: BufferStage[T] = BufferStage(subscriber, **self._options)
-        subscriber.on_subscribe(stage)
+        subscribe_fenced(subscriber, stage)  # if it raises, the stage is cancelled (rule 2.13)
         with self._lock:
             self._stage = stage
             terminal = self._terminal

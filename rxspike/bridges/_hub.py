@@ -41,6 +41,7 @@ from ..core.kit import (
     empty_stats,
     member,
     non_negative_int,
+    subscribe_fenced,
 )
 from ._emitter import Emitter
 
@@ -314,7 +315,8 @@ class Hub(Generic[T]):
         )
         if relay is not None:
             relay.member = member
-        subscriber.on_subscribe(member)
+        if not subscribe_fenced(subscriber, member):  # it raised: cancelled, reported
+            return member
         # Hold the member's drain while its replay and first live items are buffered, so
         # they reach the subscriber in order, and never from inside the hub's lock.
         with member._lock:
