@@ -297,6 +297,9 @@ class Emitter(Generic[T]):
         A parked producer is registered with the emitter before the stage is asked, so an
         end that comes in between still wakes it (``complete``/``error`` wake them all).
         """
+        stage = self._stage
+        if stage is not None and park is None:  # the common case: no lock of ours
+            return stage.offer_nowait(item, None)
         with self._lock:
             stage = self._stage
             if stage is None and self._terminal is not None:
