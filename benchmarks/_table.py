@@ -19,6 +19,27 @@ def median_seconds(run: Callable[[], object], repeats: int, warmup: int = 1) -> 
     return statistics.median(times)
 
 
+def interleaved_medians(
+    runs: Sequence[Callable[[], object]], rounds: int, warmup: int = 1
+) -> list[float]:
+    """Median wall time of each of ``runs`` over ``rounds`` interleaved rounds.
+
+    Each round times every run once, in turn, so a slow spell of a shared machine (other
+    processes, frequency changes) falls on every row alike instead of on whichever rows
+    happened to run during it; the ratios between rows are what the tables report.
+    """
+    for _ in range(warmup):
+        for run in runs:
+            run()
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(rounds):
+        for index, run in enumerate(runs):
+            start = time.perf_counter()
+            run()
+            times[index].append(time.perf_counter() - start)
+    return [statistics.median(samples) for samples in times]
+
+
 def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """Print a Markdown table, so the output pastes into notes and reports as it is."""
     cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]

@@ -31,10 +31,10 @@ from rxspike.operators import (
     throttle,
 )
 
-from ._table import median_seconds, print_table
+from ._table import interleaved_medians, print_table
 
-ITEMS = 200_000
-REPEATS = 7
+ITEMS = 100_000
+ROUNDS = 7
 CAPACITY = 1024
 SLOWER = 10
 
@@ -187,11 +187,11 @@ def _cases() -> list[tuple[str, str, Callable[[], int]]]:
 
 
 def main() -> None:
+    cases = _cases()
+    medians = interleaved_medians([run for _, _, run in cases], ROUNDS)
     rows = []
     baselines: dict[str, float] = {}
-    for name, kind, run in _cases():
-        run()  # also the warm-up
-        seconds = median_seconds(run, REPEATS)
+    for (name, kind, _), seconds in zip(cases, medians, strict=True):
         baselines.setdefault(kind, seconds)
         rows.append(
             (
@@ -202,8 +202,8 @@ def main() -> None:
             )
         )
     print_table(
-        f"overflow operators and bridges, {ITEMS:,} items, median of {REPEATS} "
-        f"(capacity {CAPACITY}; slow consumer asks for 1 in {SLOWER})",
+        f"overflow operators and bridges, {ITEMS:,} items, median of {ROUNDS} interleaved "
+        f"rounds (capacity {CAPACITY}; slow consumer asks for 1 in {SLOWER})",
         ("pipeline", "kind", "ns/item", "cost vs reactivex"),
         rows,
     )

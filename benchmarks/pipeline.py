@@ -25,7 +25,7 @@ import reactivex.operators as ops
 import rxspike
 from rxspike.operators import fuse
 
-from ._table import median_seconds, print_table
+from ._table import interleaved_medians, print_table
 
 ITEMS = 200_000
 REPEATS = 7
@@ -106,16 +106,17 @@ def main() -> None:
         ),
         ("rxspike, async for (prefetch 256)", rxspike_async_for),
     ]
-    rows = []
-    baseline = 0.0
     for name, run in cases:
         if run() != expected:
             raise AssertionError(f"{name} delivered a different number of items")
-        seconds = median_seconds(run, REPEATS)
-        baseline = baseline or seconds
+    medians = interleaved_medians([run for _, run in cases], REPEATS, warmup=0)
+    rows = []
+    baseline = medians[0]
+    for (name, _), seconds in zip(cases, medians, strict=True):
         rows.append((name, f"{ITEMS / seconds / 1e6:.2f}", f"{seconds / baseline:.2f}x"))
     print_table(
-        f"source -> map -> filter -> map -> consumer, {ITEMS:,} items, median of {REPEATS}",
+        f"source -> map -> filter -> map -> consumer, {ITEMS:,} items, median of {REPEATS} "
+        "interleaved rounds",
         ("pipeline", "M items/s", "cost vs reactivex"),
         rows,
     )

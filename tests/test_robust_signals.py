@@ -4,7 +4,10 @@ sources that know they are done, bad callback results, retention, raising on_sub
 from __future__ import annotations
 
 import gc
+import itertools
 import math
+import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -382,3 +385,68 @@ def test_a_raising_on_subscribe_gets_one_subscription_cancelled(name: str) -> No
         subscriber.subscriptions[0].request(10)  # cancelled: nothing flows
     assert subscriber.values == [] and subscriber.errors == []
     assert [str(e) for e in hook.errors] == ["on_subscribe failed"]
+
+
+def test_from_observable_that_failed_keeps_no_subscriber_alive() -> None:
+    def raise_in_subscriber_frame(_: Any) -> Any:
+        raise RuntimeError("map failed")
+
+    flow = rxspike.from_observable(
+        reactivex.of(1, 2).pipe(ops.map(raise_in_subscriber_frame)), 8, Overflow.ERROR
+    )
+    subscriber = Recorder(initial=10)
+    flow.subscribe(subscriber)
+    assert len(subscriber.errors) == 1
+    alive = weakref.ref(subscriber)
+    del subscriber
+    gc.collect()
+    assert alive() is None  # flow (holding its last stage) is still alive here
+    assert flow.statistics().received == 0
+
+
+def test_take_that_completed_keeps_no_subscriber_alive() -> None:
+    source = rxspike.range_(10)
+    subscriber = Recorder(initial=10)
+    source.pipe(take(2)).subscribe(subscriber)
+    assert subscriber.values == [0, 1] and subscriber.completions == 1
+    alive = weakref.ref(subscriber)
+    del subscriber
+    gc.collect()
+    assert alive() is None
+
+
+# -- the buffer's fed path (the drain's owner subscribed a cold upstream) -------------------------
+
+
+def test_cancel_from_another_thread_stops_an_endless_cold_source_behind_a_buffer() -> None:
+    delivered = threading.Event()
+
+    def on_next(_: int) -> None:
+        delivered.set()
+
+    subscriber = rxspike.LambdaSubscriber(on_next)
+    flow = rxspike.from_iterable(itertools.count()).pipe(on_backpressure_buffer(16))
+    feeding = threading.Thread(target=flow.subscribe, args=(subscriber,), daemon=True)
+    feeding.start()  # the whole stream runs inside this subscribe call
+    assert delivered.wait(5)
+    subscriber.cancel()
+    feeding.join(5)
+    assert not feeding.is_alive(), "the source kept running after cancel()"
+
+
+def test_requests_from_another_thread_are_served_while_a_cold_source_feeds_a_buffer() -> None:
+    seen: list[int] = []
+    subscriber = rxspike.RequestSubscriber(seen.append)
+    flow = rxspike.from_iterable(itertools.count()).pipe(
+        on_backpressure_buffer(4, Overflow.DROP_OLDEST)
+    )
+    feeding = threading.Thread(target=flow.subscribe, args=(subscriber,), daemon=True)
+    feeding.start()
+    deadline = time.monotonic() + 5
+    while len(seen) < 20 and time.monotonic() < deadline:
+        subscriber.request(1)
+        time.sleep(0.001)
+    subscriber.cancel()
+    feeding.join(5)
+    assert len(seen) >= 20 and seen == sorted(seen)
+    assert not feeding.is_alive()

@@ -8,15 +8,17 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from ._upstream import validate_subscription
-from .errors import MissingBackpressureError, ProtocolViolationError
+from ._upstream import Upstream
+from .errors import MissingBackpressureError
 from .hooks import report_undeliverable
-from .types import UNBOUNDED, Subscription
+from .types import Subscription
 
 if TYPE_CHECKING:
     from .flowable import Flowable
 
 T = TypeVar("T")
+
+_get_ident = threading.get_ident  # looked up once: on_next runs once per item
 
 
 class FlowIterator(Generic[T]):
@@ -52,7 +54,7 @@ class FlowIterator(Generic[T]):
             source, self._source = self._source, None
             receiver.loop = asyncio.get_running_loop()
             receiver.thread = threading.get_ident()
-            source.subscribe_flow(receiver)
+            source.subscribe_flow(receiver.link)
         queue = receiver.queue
         while not queue:
             if receiver.error is not None:
@@ -72,9 +74,7 @@ class FlowIterator(Generic[T]):
         consumed = receiver.consumed + 1
         if consumed == receiver.replenish:
             consumed = 0
-            subscription = receiver.subscription
-            if subscription is not None:
-                subscription.request(receiver.replenish)
+            receiver.link.request(receiver.replenish)
         receiver.consumed = consumed
         return item
 
@@ -94,20 +94,18 @@ class FlowIterator(Generic[T]):
 
 
 class _Receiver(Generic[T]):
-    """The subscriber behind a :class:`FlowIterator`: a bounded queue and a waiter."""
+    """What stands behind a :class:`FlowIterator`: a bounded queue and a waiter, fed by an
+    :class:`Upstream` link (rule 2.5 and late signals are the link's job)."""
 
     __slots__ = (
         "consumed",
-        "ended",
         "error",
         "finished",
-        "in_flight",
+        "link",
         "loop",
         "prefetch",
         "queue",
         "replenish",
-        "reported",
-        "subscription",
         "thread",
         "waiter",
     )
@@ -117,53 +115,41 @@ class _Receiver(Generic[T]):
         self.replenish = prefetch - prefetch // 4
         self.consumed = 0
         self.queue: deque[T] = deque()
-        self.subscription: Subscription | None = None
+        self.link = Upstream(self, "an async iterator")
         #: No more items will arrive: a terminal signal came, or the iterator was cancelled.
         self.finished = False
         self.error: Exception | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = 0
-        #: Upstream's terminal signal, once it came.
-        self.ended: str | None = None
-        #: After cancel(): how many more items upstream may still deliver (rule 2.8).
-        self.in_flight = UNBOUNDED
-        #: A misbehaving upstream was reported to the undeliverable hook already.
-        self.reported = False
+
+    def request(self, n: int) -> None:
+        self.link.request(n)
 
     def cancel(self) -> None:
-        if self.finished and self.subscription is None:
+        if self.finished and self.link.stage is None:
             return
-        subscription, self.subscription = self.subscription, None
-        if subscription is not None:
-            # Requested and not yet arrived: prefetch, less what came since the last replenish.
-            self.in_flight = max(self.prefetch - len(self.queue) - self.consumed, 0)
+        # Requested and not yet arrived: prefetch, less what came since the last replenish.
+        in_flight = max(self.prefetch - len(self.queue) - self.consumed, 0)
         self.finished = True
         self.queue.clear()
-        if subscription is not None:
-            subscription.cancel()
+        self.link.cancel(in_flight)
         self._wake()
 
-    def on_subscribe(self, subscription: Subscription) -> None:
-        if not validate_subscription(self.subscription, subscription, "async iterator"):
-            return
-        if self.finished:  # cancelled before the subscription came
-            subscription.cancel()
-            return
-        self.subscription = subscription
+    # -- UpstreamStage -----------------------------------------------------------------------
+
+    def _upstream_subscribed(self, subscription: Subscription) -> None:
         subscription.request(self.prefetch)
 
-    def on_next(self, item: T) -> None:
-        if self.finished:
-            self._late_next()
+    def _on_item(self, item: T) -> None:
+        if self.finished:  # upstream looked up on_next before the end
+            self.link.late(item)
             return
         queue = self.queue
         queue.append(item)
         if len(queue) > self.prefetch:
             queue.pop()
-            subscription, self.subscription = self.subscription, None
-            if subscription is not None:
-                subscription.cancel()
+            self.link.cancel(0)
             self._end(
                 MissingBackpressureError(
                     f"upstream emitted more than the {self.prefetch} items the async iterator "
@@ -171,63 +157,34 @@ class _Receiver(Generic[T]):
                 )
             )
             return
-        self._notify()
+        # On the loop's thread an item needs a wake-up only if the iterator waits (usually it
+        # does not: the items arrive inside its own request() call). From another thread,
+        # always hand over through the loop, or a waiter set meanwhile would be missed.
+        if _get_ident() != self.thread:
+            self._to_loop()
+        elif self.waiter is not None:
+            self._wake()
 
-    def on_error(self, error: Exception) -> None:
-        if not self._upstream_ended("on_error", error):
-            return
-        if self.finished:
-            report_undeliverable(error)
+    def _upstream_end(self, error: Exception | None) -> None:
+        if self.finished:  # ended by an overflow already
+            if error is not None:
+                report_undeliverable(error)
             return
         self._end(error)
-
-    def on_completed(self) -> None:
-        if self._upstream_ended("on_completed", None) and not self.finished:
-            self._end(None)
-
-    def _upstream_ended(self, signal: str, error: Exception | None) -> bool:
-        """Record upstream's terminal signal; False (and reported) if one came before."""
-        if self.ended is None:
-            self.ended = signal
-            return True
-        violation = ProtocolViolationError(
-            f"upstream of an async iterator called {signal} after {self.ended} "
-            "(Reactive Streams rule 1.7)"
-        )
-        violation.__cause__ = error
-        report_undeliverable(violation)
-        return False
-
-    def _late_next(self) -> None:
-        """An item after the end: in flight after cancel (fine), or a broken rule (reported)."""
-        if self.ended is not None:
-            problem = f"called on_next after {self.ended} (Reactive Streams rule 1.7)"
-        else:
-            self.in_flight -= 1
-            if self.in_flight >= 0:
-                return
-            problem = (
-                "kept emitting after cancel(), beyond the items the iterator had asked for "
-                "(Reactive Streams rules 1.1, 3.12)"
-            )
-        if not self.reported:
-            self.reported = True
-            report_undeliverable(
-                ProtocolViolationError(
-                    f"upstream of an async iterator {problem}; extra items are dropped"
-                )
-            )
 
     def _end(self, error: Exception | None) -> None:
         self.error = error
         self.finished = True
-        self.subscription = None
         self._notify()
 
     def _notify(self) -> None:
-        if threading.get_ident() == self.thread:
+        if _get_ident() == self.thread:
             self._wake()
-        elif self.loop is not None:
+        else:
+            self._to_loop()
+
+    def _to_loop(self) -> None:
+        if self.loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody is iterating any more
                 self.loop.call_soon_threadsafe(self._wake)
 

@@ -168,6 +168,14 @@ class Upstream:
 
     # -- late signals ------------------------------------------------------------------------
 
+    def late(self, item: Any) -> None:
+        """An item the stage got after its end, through an ``on_next`` upstream had looked
+        up before the end: accounted as the swapped-in ``on_next`` would."""
+        if self.ended is not None:
+            self._next_after_end(item)
+        else:
+            self._next_after_cancel(item)
+
     def _end(self, signal: str, error: Exception | None) -> UpstreamStage | None:
         """Record upstream's terminal signal; the stage to tell, if it is still attached."""
         ended = self.ended

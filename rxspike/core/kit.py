@@ -11,6 +11,8 @@ import contract in ``.importlinter`` checks that. See docs/architecture.md, "The
   rule 3.9 for every kind of bad demand, ``_settle`` (the drain's first step),
   ``_check_terminated`` (RxJava's ``checkTerminated``), ``_end`` (one fenced terminal
   signal), ``_abandon`` (rule 2.13), and :class:`Lifecycle`.
+- :class:`LinkedStage`: a DemandLoop with an Upstream link in front: start, upstream's
+  end, release, statistics, written once for every queueing stage.
 - :class:`Upstream`: the one subscriber a stage puts upstream, with rule 2.5
   (:func:`validate_subscription`) and late-signal handling.
 - :class:`BufferStage`: the bounded buffer and its :class:`Overflow` strategies, shared by
@@ -28,6 +30,7 @@ from ._buffer import (
     Reducer,
 )
 from ._demand import ACTIVE, DemandLoop, DemandSubscription, Lifecycle
+from ._linked import LinkedStage
 from ._upstream import (
     NO_DEMAND,
     Upstream,
@@ -66,6 +69,7 @@ __all__ = [
     "DemandSubscription",
     "EmitResult",
     "Lifecycle",
+    "LinkedStage",
     "OnDropped",
     "Overflow",
     "Reducer",

@@ -16,8 +16,17 @@ OnError = Callable[[Exception], None]
 OnCompleted = Callable[[], None]
 
 
+def _ignore(_: object) -> None:
+    pass
+
+
 class _CallbackSubscriber(Generic[T]):
-    """Callbacks plus the bookkeeping every subscriber needs: one subscription, one end."""
+    """Callbacks plus the bookkeeping every subscriber needs: one subscription, one end.
+
+    ``on_next`` is the user's callback itself (an attribute, not a method that forwards), so
+    an item costs one Python call here as in a reactivex ``subscribe(on_next)``; the end of
+    the stream swaps it for a no-op.
+    """
 
     __slots__ = (
         "__weakref__",
@@ -25,8 +34,8 @@ class _CallbackSubscriber(Generic[T]):
         "_done",
         "_on_completed",
         "_on_error",
-        "_on_next",
         "_subscription",
+        "on_next",
     )
 
     def __init__(
@@ -35,7 +44,8 @@ class _CallbackSubscriber(Generic[T]):
         on_error: OnError | None = None,
         on_completed: OnCompleted | None = None,
     ) -> None:
-        self._on_next = on_next
+        #: The callback itself, so an item costs one call; a no-op once the stream ended.
+        self.on_next: OnNext[T] = on_next if on_next is not None else _ignore
         self._on_error = on_error
         self._on_completed = on_completed
         self._subscription: Subscription | None = None
@@ -60,11 +70,6 @@ class _CallbackSubscriber(Generic[T]):
 
     def _subscribed(self, subscription: Subscription) -> None:
         """Hook for subclasses: the first demand."""
-
-    def on_next(self, value: T) -> None:
-        if self._done or self._on_next is None:
-            return
-        self._on_next(value)
 
     def on_error(self, error: Exception) -> None:
         if self._done:
@@ -99,6 +104,7 @@ class _CallbackSubscriber(Generic[T]):
     def _end(self) -> None:
         self._done = True
         self._subscription = None
+        self.on_next = _ignore
 
 
 class LambdaSubscriber(_CallbackSubscriber[T]):

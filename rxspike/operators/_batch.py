@@ -9,20 +9,17 @@ from typing import Any, Generic, TypeVar
 
 from reactivex import abc
 
-from ..core import UNBOUNDED, Flowable, MissingBackpressureError, Subscriber, Subscription
+from ..core import Flowable, MissingBackpressureError, Subscriber
 from ..core.hooks import report_undeliverable
 from ..core.kit import (
     ACTIVE,
-    DemandLoop,
+    LinkedStage,
     StageStats,
-    Upstream,
     check_callable,
     checked_int_cost,
     empty_stats,
-    end_at_once,
     positive_int,
     seconds,
-    subscribe_fenced,
 )
 from ._clock import Clock, check_scheduler, resolve_scheduler
 from .types import BatchOperator
@@ -30,7 +27,7 @@ from .types import BatchOperator
 T = TypeVar("T")
 
 
-class _Batcher(DemandLoop, Generic[T]):
+class _Batcher(LinkedStage, Generic[T]):
     """Holds at most ``window`` items in all (arrived, in the open batch, in closed batches
     waiting for demand) and asks upstream only for what keeps it under that bound."""
 
@@ -40,26 +37,17 @@ class _Batcher(DemandLoop, Generic[T]):
         "_cost",
         "_current",
         "_current_cost",
-        "_delivered",
-        "_done",
-        "_downstream",
-        "_dropped",
-        "_error",
         "_feeder",
         "_generation",
         "_held",
-        "_high_water",
         "_inputs",
-        "_link",
         "_max_bytes",
         "_max_items",
         "_max_time",
         "_outstanding",
         "_plain",
         "_ready",
-        "_received",
         "_scheduler",
-        "_source",
         "_time_up",
         "_timer",
         "_window",
@@ -77,9 +65,7 @@ class _Batcher(DemandLoop, Generic[T]):
         scheduler: abc.SchedulerBase | None,
         window: int,
     ) -> None:
-        super().__init__()
-        self._downstream: Subscriber[list[T]] | None = downstream
-        self._source: Flowable[T] | None = source
+        super().__init__(downstream, source, "batch()")
         self._max_items = max_items
         self._max_bytes = max_bytes
         self._cost = cost
@@ -95,13 +81,6 @@ class _Batcher(DemandLoop, Generic[T]):
         #: Items in inputs + current + ready.
         self._held = 0
         self._outstanding = 0
-        self._received = 0
-        self._delivered = 0
-        self._dropped = 0
-        self._high_water = 0
-        self._done = False
-        self._error: Exception | None = None
-        self._link: Upstream | None = None
         self._timer: abc.DisposableBase | None = None
         self._generation = 0
         self._time_up = False
@@ -110,22 +89,9 @@ class _Batcher(DemandLoop, Generic[T]):
         #: Only a count bound: fed items skip the cost and timer bookkeeping of ``_add``.
         self._plain = max_bytes is None and max_time is None
 
-    def start(self) -> None:
-        downstream, source = self._downstream, self._source
-        self._source = None
-        if downstream is None or source is None:
-            return
+    def _prepare(self) -> None:
         if self._max_time is not None:
-            try:
-                self._clock = Clock(resolve_scheduler(self._scheduler, "batch(max_time=...)"))
-            except RuntimeError as error:
-                self._downstream = None
-                end_at_once(downstream, error)
-                return
-        if not subscribe_fenced(downstream, self) or self._state is not ACTIVE:
-            return
-        link = self._link = Upstream(self, "batch()")
-        source.subscribe_flow(link)
+            self._clock = Clock(resolve_scheduler(self._scheduler, "batch(max_time=...)"))
 
     # -- upstream --------------------------------------------------------------------------
 
@@ -163,23 +129,6 @@ class _Batcher(DemandLoop, Generic[T]):
             if not self._enter_locked():
                 return
         self._run()
-
-    def _upstream_subscribed(self, subscription: Subscription) -> None:
-        self._schedule()  # the drain makes the first request
-
-    def _upstream_end(self, error: Exception | None) -> None:
-        run = False
-        with self._lock:
-            late = error if self._done or self._state is not ACTIVE else None
-            if late is None and not self._done and self._state is ACTIVE:
-                self._done = True
-                if error is not None and self._error is None:
-                    self._error = error
-                run = self._enter_locked()
-        if late is not None:
-            report_undeliverable(late)
-        elif run:
-            self._run()
 
     def _on_timer(self, generation: int) -> None:
         if generation == self._generation:
@@ -301,13 +250,10 @@ class _Batcher(DemandLoop, Generic[T]):
             else:
                 report_undeliverable(error)
 
-    def _release(self) -> None:
-        self._downstream = None
-        # Signalled already; its traceback's frames would keep the failed subscriber alive.
-        self._error = None
-        link, self._link = self._link, None
-        if link is not None:
-            link.cancel(self._outstanding)
+    def _in_flight(self) -> int:
+        return self._outstanding
+
+    def _free(self) -> None:
         timer, self._timer = self._timer, None
         self._generation += 1
         if timer is not None:
@@ -321,17 +267,10 @@ class _Batcher(DemandLoop, Generic[T]):
 
     def statistics(self) -> StageStats:
         with self._lock:
-            requested = self._requested
-            return StageStats(
+            return self._snapshot(
                 buffered=self._held,
                 capacity=self._window,
-                requested=(
-                    requested if requested == UNBOUNDED else requested - self._batches_delivered
-                ),
-                delivered=self._delivered,
-                dropped=self._dropped,
-                high_water=self._high_water,
-                received=self._received,
+                served=self._batches_delivered,
                 buffered_cost=self._current_cost,
                 max_cost=self._max_bytes,
             )
@@ -387,8 +326,12 @@ def batch(
         An operator for ``Flowable.pipe`` emitting ``list`` batches; its ``statistics()``
         count items (``requested`` counts batches).
 
+    A ``cost`` that returns anything but an int ``>= 0`` fails the stream with
+    :class:`rxspike.core.errors.InvalidCallbackResultError` naming the value.
+
     Raises:
-        ValueError: no limit was given, a limit is not positive, or ``window < max_items``.
+        ValueError: no limit was given, a limit is not positive, ``max_time`` is not finite
+            or longer than 1e9 seconds, or ``window < max_items``.
         TypeError: ``cost`` is not callable, or ``scheduler`` not a reactivex scheduler.
     """
     if max_items is None and max_bytes is None and max_time is None:

@@ -15,10 +15,9 @@ from ..core.errors import InvalidCallbackResultError, RxSpikeError
 from ..core.hooks import report_undeliverable
 from ..core.kit import (
     ACTIVE,
-    DemandLoop,
+    LinkedStage,
     OnDropped,
     StageStats,
-    Upstream,
     check_callable,
     checked_cost,
     checked_delay,
@@ -104,7 +103,7 @@ def _no_time() -> float:
     raise RuntimeError("throttle() read the time before it was subscribed")
 
 
-class _Shaper(DemandLoop, Generic[T]):
+class _Shaper(LinkedStage, Generic[T]):
     """SHAPE mode: hold up to ``prefetch`` items, release each when its tokens are there.
 
     Runs in the shared drain loop; a timer on the scheduler wakes it when the bucket will
@@ -116,19 +115,10 @@ class _Shaper(DemandLoop, Generic[T]):
         "_clock",
         "_consumed",
         "_cost",
-        "_delivered",
-        "_done",
-        "_downstream",
-        "_dropped",
-        "_error",
-        "_high_water",
-        "_link",
         "_prefetch",
         "_queue",
-        "_received",
         "_replenish",
         "_scheduler",
-        "_source",
         "_timer",
         "_timer_pending",
     )
@@ -143,9 +133,7 @@ class _Shaper(DemandLoop, Generic[T]):
         scheduler: abc.SchedulerBase | None,
         prefetch: int,
     ) -> None:
-        super().__init__()
-        self._downstream: Subscriber[T] | None = downstream
-        self._source: Flowable[T] | None = source
+        super().__init__(downstream, source, "throttle()")
         self._bucket = bucket
         self._cost = cost
         self._scheduler = scheduler
@@ -153,32 +141,12 @@ class _Shaper(DemandLoop, Generic[T]):
         self._prefetch = prefetch
         self._replenish = prefetch - prefetch // 4
         self._consumed = 0
-        self._delivered = 0
         self._queue: deque[tuple[T, float]] = deque()
-        self._received = 0
-        self._dropped = 0
-        self._high_water = 0
-        self._done = False
-        self._error: Exception | None = None
-        self._link: Upstream | None = None
         self._timer: abc.DisposableBase | None = None
         self._timer_pending = False
 
-    def start(self) -> None:
-        downstream, source = self._downstream, self._source
-        self._source = None
-        if downstream is None or source is None:
-            return
-        try:
-            self._clock = Clock(resolve_scheduler(self._scheduler, "throttle()"))
-        except RuntimeError as error:
-            self._downstream = None
-            end_at_once(downstream, error)
-            return
-        if not subscribe_fenced(downstream, self) or self._state is not ACTIVE:
-            return
-        link = self._link = Upstream(self, "throttle()")
-        source.subscribe_flow(link)
+    def _prepare(self) -> None:
+        self._clock = Clock(resolve_scheduler(self._scheduler, "throttle()"))
 
     # -- upstream ------------------------------------------------------------------------------
 
@@ -207,22 +175,6 @@ class _Shaper(DemandLoop, Generic[T]):
 
     def _upstream_subscribed(self, subscription: Subscription) -> None:
         subscription.request(self._prefetch)
-
-    def _upstream_end(self, error: Exception | None) -> None:
-        run = False
-        with self._lock:
-            if self._done or self._state is not ACTIVE:
-                late = error
-            else:
-                late = None
-                self._done = True
-                if error is not None and self._error is None:
-                    self._error = error
-                run = self._enter_locked()
-        if late is not None:
-            report_undeliverable(late)
-        elif run:
-            self._run()
 
     def _tick(self) -> None:
         self._timer_pending = False
@@ -278,13 +230,11 @@ class _Shaper(DemandLoop, Generic[T]):
                     link.request(self._replenish)
             self._consumed = consumed
 
-    def _release(self) -> None:
-        self._downstream = None
-        # Signalled already; its traceback's frames would keep the failed subscriber alive.
-        self._error = None
-        link, self._link = self._link, None
-        if link is not None:
-            link.cancel(max(self._prefetch - len(self._queue) - self._consumed, 0))
+    def _in_flight(self) -> int:
+        # Requested: prefetch, less what came since the last replenish.
+        return max(self._prefetch - len(self._queue) - self._consumed, 0)
+
+    def _free(self) -> None:
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.dispose()
@@ -294,15 +244,8 @@ class _Shaper(DemandLoop, Generic[T]):
 
     def statistics(self) -> StageStats:
         with self._lock:
-            requested = self._requested
-            return StageStats(
-                buffered=len(self._queue),
-                capacity=self._prefetch,
-                requested=requested if requested == UNBOUNDED else requested - self._delivered,
-                delivered=self._delivered,
-                dropped=self._dropped,
-                high_water=self._high_water,
-                received=self._received,
+            return self._snapshot(
+                buffered=len(self._queue), capacity=self._prefetch, served=self._delivered
             )
 
 
@@ -535,9 +478,15 @@ def throttle(
     Returns:
         An operator for ``Flowable.pipe``; its ``statistics()`` describe the running stage.
 
+    A ``cost`` that returns anything but a finite number ``>= 0`` (None, a string, a
+    negative number, inf, NaN) fails the stream with
+    :class:`rxspike.core.errors.InvalidCallbackResultError` naming the value; so does an item
+    so costly that its wait would exceed what a scheduler can wait for (about 31 years).
+
     Raises:
-        ValueError: ``rate`` or ``burst`` is not a finite positive number, or ``prefetch``
-            is not a positive int.
+        ValueError: ``rate`` or ``burst`` is not a finite positive number, ``rate`` is too
+            slow to refill ``burst`` within 1e9 seconds, or ``prefetch`` is not a positive
+            int.
         TypeError: ``mode`` is not a :class:`ThrottleMode`, ``scheduler`` not a reactivex
             scheduler, or ``cost``/``on_dropped`` not callable.
     """
