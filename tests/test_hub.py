@@ -5,6 +5,7 @@ bounded buffer; lossy and paced modes, replay, clean detach, the source's lifecy
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 from typing import Any
 
@@ -325,3 +326,38 @@ def test_a_subscriber_whose_on_subscribe_raises_gets_one_cancelled_subscription(
     assert len(calls) == 1 and broken.events == []
     assert [str(e) for e in seen] == ["broken on_subscribe"]
     assert fine.items == [1] and hub.statistics().subscribers == 1
+
+
+def test_subscribers_come_and_go_while_another_thread_publishes() -> None:
+    """Joins and cancels race with a publishing thread: each subscriber still sees an
+    increasing run of items, and its buffer's counters agree with each other."""
+    subject: Subject[int] = Subject()
+    hub = rxspike.broadcast(subject, capacity=8, overflow=Overflow.DROP_OLDEST, replay=4)
+    hub.flowable.subscribe(Recorder(initial_request=rxspike.UNBOUNDED))  # starts the hub
+    done = threading.Event()
+
+    def publish() -> None:
+        for n in range(3000):
+            subject.on_next(n)
+        done.set()
+
+    publisher = threading.Thread(target=publish)
+    publisher.start()
+    joined: list[tuple[Recorder, rxspike.bridges.HubFlowable[int]]] = []
+    while not done.is_set() and len(joined) < 300:
+        flow = hub.flowable
+        subscriber = Recorder(initial_request=rxspike.UNBOUNDED if len(joined) % 2 else 5)
+        flow.subscribe(subscriber)
+        joined.append((subscriber, flow))
+        if len(joined) % 3 == 0:
+            joined[len(joined) // 2][0].cancel()
+    publisher.join(timeout=30)
+    assert not publisher.is_alive()
+    subject.on_completed()
+    for subscriber, flow in joined:
+        items = subscriber.items
+        assert items == sorted(set(items)), "out of order or repeated"
+        stats = flow.statistics()
+        assert stats.received == stats.delivered + stats.dropped + stats.buffered
+        assert stats.delivered == len(items)
+    assert hub.statistics().subscribers == 0  # completed: everyone has left
