@@ -58,7 +58,7 @@ async def test_a_client_that_leaves_detaches_while_the_others_go_on(
     hub = rxspike.broadcast(em, capacity=16)
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        return await rw.ndjson(request, hub.flowable)
+        return await rw.ndjson(request, hub)  # the hub itself: one subscriber per stream
 
     served = await serve(handle)
     pending = [asyncio.ensure_future(session.get(served.url)) for _ in range(2)]
@@ -75,3 +75,4 @@ async def test_a_client_that_leaves_detaches_while_the_others_go_on(
     assert await stays.read() == b"0\n1\n2\n3\n4\n"
     ended = await served.wait_ended(2)
     assert sorted(s.reason.value for s in ended if s.reason) == ["client_gone", "completed"]
+    assert [dict(s.drops) for s in ended] == [{"hub-drop_oldest": 0}] * 2  # found, not named
