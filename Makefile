@@ -11,7 +11,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python setup.cfg setup.py pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,8 +23,8 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not limit_memory"
 	$(BIN)/python -m pytest -q --memray -m "limit_memory and not slow" tests
-	$(BIN)/ruff check rxspike tests benchmarks tools
-	$(BIN)/ruff format --check rxspike tests benchmarks tools
+	$(BIN)/ruff check rxspike tests benchmarks docs/recipes tools
+	$(BIN)/ruff format --check rxspike tests benchmarks docs/recipes tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

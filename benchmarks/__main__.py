@@ -12,6 +12,7 @@ MODULES = [
     "benchmarks.web",
     "benchmarks.metrics",
     "benchmarks.redis",
+    "benchmarks.hub",
 ]
 
 

@@ -7,7 +7,15 @@
 """
 
 from . import operators
-from .bridges import Emitter, emitter, from_observable
+from .bridges import (
+    Emitter,
+    Hub,
+    HubMode,
+    broadcast,
+    emitter,
+    from_blocking_iterable,
+    from_observable,
+)
 from .core import (
     DEFAULT_PREFETCH,
     UNBOUNDED,
@@ -45,6 +53,8 @@ __all__ = [
     "FlowOperator",
     "Flowable",
     "GenerateSink",
+    "Hub",
+    "HubMode",
     "InvalidDemandError",
     "LambdaSubscriber",
     "MissingBackpressureError",
@@ -53,11 +63,13 @@ __all__ = [
     "RxSpikeError",
     "Subscriber",
     "Subscription",
+    "broadcast",
     "defer",
     "emitter",
     "empty",
     "error",
     "from_async_iterable",
+    "from_blocking_iterable",
     "from_iterable",
     "from_observable",
     "generate",

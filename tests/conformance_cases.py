@@ -243,12 +243,20 @@ def _even(x: int) -> bool:
     return x % 2 == 0
 
 
+def _half(x: int) -> int:
+    return x // 2
+
+
+def _negate(x: int) -> int:
+    return -x
+
+
 OPERATORS: list[Case] = [
     operator_case("fuse(map)", ops.map(lambda x: x * 10)),
     Case(
         "fuse(filter, map)",
-        lambda n: range_(2 * n).pipe(ops.filter(_even), ops.map(lambda x: x // 2)),
-        failing=lambda: failing_source().pipe(ops.filter(_even), ops.map(lambda x: x // 2)),
+        lambda n: range_(2 * n).pipe(ops.filter(_even), ops.map(_half)),
+        failing=lambda: failing_source().pipe(ops.filter(_even), ops.map(_half)),
     ),
     operator_case("fuse(map, prefetch=4)", fuse(ops.map(str), prefetch=4)),
     operator_case("fuse(scan, prefetch=1)", fuse(ops.scan(lambda a, x: a + x, 0), prefetch=1)),
@@ -320,9 +328,7 @@ FLOW_OPERATORS: list[Case] = [
 PIPES: list[Case] = [
     Case(
         "filter|limit_rate|map|take",
-        lambda n: range_(2 * n + 2).pipe(
-            ops.filter(_even), limit_rate(8), ops.map(lambda x: x // 2), take(n)
-        ),
+        lambda n: range_(2 * n + 2).pipe(ops.filter(_even), limit_rate(8), ops.map(_half), take(n)),
         failing=lambda: failing_source().pipe(ops.filter(_even), limit_rate(8), take(5)),
     ),
     Case(
@@ -339,7 +345,7 @@ PIPES: list[Case] = [
     ),
     Case(
         "from_async_iterable|map|take",
-        lambda n: from_async_iterable(_agen(n + 2)).pipe(ops.map(lambda x: -x), take(n)),
+        lambda n: from_async_iterable(_agen(n + 2)).pipe(ops.map(_negate), take(n)),
         failing=lambda: from_async_iterable(_failing_agen()).pipe(ops.map(str), take(5)),
         on_loop=True,
     ),

@@ -43,6 +43,18 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
+def _double(x: int) -> int:
+    return x * 2
+
+
+def _triple(x: int) -> int:
+    return x * 3
+
+
+def _non_negative(x: int) -> bool:
+    return x >= 0
+
+
 async def test_from_async_iterable_pulls_only_what_was_requested() -> None:
     tape = Tape()
     seen: list[int] = []
@@ -83,7 +95,7 @@ async def test_breaking_out_of_async_for_cancels_and_runs_finally(with_operators
     tape = Tape()
     flow = rxspike.from_async_iterable(tape.items())
     if with_operators:
-        flow = flow.pipe(ops.map(lambda x: x * 2), ops.filter(lambda x: x >= 0))
+        flow = flow.pipe(ops.map(_double), ops.filter(_non_negative))
     async for item in flow.iterate(prefetch=8):
         if item >= 6:
             break
@@ -170,7 +182,7 @@ async def test_async_for_turns_an_overflowing_upstream_into_an_error() -> None:
 
 
 async def test_acollect_gathers_everything_in_order() -> None:
-    flow: Flowable[Any] = rxspike.range_(1000).pipe(ops.map(lambda x: x * 3))
+    flow: Flowable[Any] = rxspike.range_(1000).pipe(ops.map(_triple))
     assert await flow.acollect() == [x * 3 for x in range(1000)]
 
 

@@ -172,7 +172,11 @@ def test_signals_stay_serial_when_request_and_cancel_come_from_other_threads() -
             received += 1
 
     subscriber = RequestSubscriber(on_next)
-    rxspike.range_(1_000_000).pipe(ops.map(lambda x: x + 1)).subscribe(subscriber)
+
+    def plus_one(x: int) -> int:
+        return x + 1
+
+    rxspike.range_(1_000_000).pipe(ops.map(plus_one)).subscribe(subscriber)
     start = threading.Barrier(4)
 
     def hammer() -> None:

@@ -90,8 +90,14 @@ def test_take_downstream_disposes_the_source() -> None:
 
 
 def test_composes_with_reactivex_operators_and_flow_operators() -> None:
+    def double(x: int) -> int:
+        return x * 2
+
+    def multiple_of_3(x: int) -> bool:
+        return x % 3 == 0
+
     flow = from_observable(reactivex.range(10), 16, Overflow.ERROR).pipe(
-        ops.map(lambda x: x * 2), ops.filter(lambda x: x % 3 == 0), on_backpressure_latest()
+        ops.map(double), ops.filter(multiple_of_3), on_backpressure_latest()
     )
     assert flow.collect() == [0, 6, 12, 18]
 

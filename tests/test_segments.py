@@ -213,7 +213,10 @@ def test_an_upstream_error_comes_after_the_items_queued_before_it() -> None:
             sink.next(state)
         return state + 1
 
-    flow = rxspike.generate(lambda: 0, two_then_fail).pipe(ops.map(lambda x: x * 10))
+    def tenfold(x: int) -> int:
+        return x * 10
+
+    flow = rxspike.generate(lambda: 0, two_then_fail).pipe(ops.map(tenfold))
     result = _bounded(flow, batch=1)
     assert result["items"] == [0, 10]
     assert [type(e) for e in result["errors"]] == [TimeoutError]

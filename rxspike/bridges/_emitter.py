@@ -26,6 +26,7 @@ from ..core.kit import (
     check_max_bytes,
     check_overflow,
     empty_stats,
+    subscribe_fenced,
 )
 
 T = TypeVar("T")
@@ -83,6 +84,13 @@ def _future_waker(
     return wake
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Emitter(Generic[T]):
     """The producer's handle on a unicast stream with a bounded buffer.
 
@@ -113,7 +121,7 @@ class Emitter(Generic[T]):
         self._subscribed = False
         #: ``complete()``/``error()`` called before anyone subscribed.
         self._terminal: object | None = None
-        #: Producers waiting for a subscriber.
+        #: Producers waiting, for a subscriber or for room: ``complete``/``error`` wake them.
         self._waiters: list[Callable[[], None]] = []
 
     # -- the consumer's side -------------------------------------------------------------------
@@ -137,7 +145,7 @@ class Emitter(Generic[T]):
             )
             return
         stage: BufferStage[T] = BufferStage(subscriber, **self._options)
-        subscriber.on_subscribe(stage)
+        subscribe_fenced(subscriber, stage)  # if it raises, the stage is cancelled (rule 2.13)
         with self._lock:
             self._stage = stage
             terminal = self._terminal
@@ -217,9 +225,17 @@ class Emitter(Generic[T]):
         """:meth:`emit` for producer threads: block until there is room (never on a loop).
 
         Raises:
+            RuntimeError: called on a thread that runs an event loop, which it would block
+                (and with it the consumer it waits for); nothing was emitted.
             TimeoutError: no room within ``timeout`` seconds; the item was not emitted.
             SubscriberCancelledError, EmitterClosedError: as :meth:`emit`.
         """
+        if _running_loop() is not None:
+            raise RuntimeError(
+                "emit_blocking() was called on a thread running an asyncio event loop, "
+                "which it would block; in a coroutine use await emit(item), in a callback "
+                "on the loop try_emit(item)"
+            )
         result = self._offer(item, None)
         while result is None:
             event = threading.Event()
@@ -234,18 +250,18 @@ class Emitter(Generic[T]):
         self._check(result)
 
     def complete(self) -> None:
-        """End the stream once the buffered items were delivered. Idempotent."""
+        """End the stream once the buffered items were delivered. Idempotent.
+
+        Every producer parked in ``emit``/``emit_blocking`` wakes at once with
+        :class:`EmitterClosedError`.
+        """
         with self._lock:
             stage = self._stage
-            if stage is None:
-                if self._terminal is None:
-                    self._terminal = _COMPLETE
-                waiters, self._waiters = self._waiters, []
+            if stage is None and self._terminal is None:
+                self._terminal = _COMPLETE
         if stage is not None:
             stage.complete()
-            return
-        for wake in waiters:
-            wake()
+        self._wake_all()
 
     def error(self, error: Exception) -> None:
         """Fail the stream with ``error`` at once (buffered items are discarded).
@@ -260,14 +276,11 @@ class Emitter(Generic[T]):
             accepted = stage is None and self._terminal is None
             if accepted:
                 self._terminal = error
-            waiters, self._waiters = (self._waiters, []) if stage is None else ([], self._waiters)
         if stage is not None:
             stage.fail(error)
-            return
-        if not accepted:
+        elif not accepted:
             report_undeliverable(error)
-        for wake in waiters:
-            wake()
+        self._wake_all()
 
     def statistics(self) -> StageStats:
         """A snapshot of the emitter's buffer (all zero before a subscriber arrived)."""
@@ -279,18 +292,33 @@ class Emitter(Generic[T]):
     # -- helpers -------------------------------------------------------------------------------
 
     def _offer(self, item: T, park: Callable[[], None] | None) -> EmitResult | None:
-        """Buffer ``item`` if it fits; None (with ``park`` registered) if it has to wait."""
+        """Buffer ``item`` if it fits; None (with ``park`` registered) if it has to wait.
+
+        A parked producer is registered with the emitter before the stage is asked, so an
+        end that comes in between still wakes it (``complete``/``error`` wake them all).
+        """
         stage = self._stage
-        if stage is None:
-            with self._lock:
-                stage = self._stage
-                if stage is None:
-                    if self._terminal is not None:
-                        return EmitResult.TERMINATED
-                    if park is not None:
-                        self._waiters.append(park)
-                    return None
-        return stage.offer_nowait(item, park)
+        if stage is not None and park is None:  # the common case: no lock of ours
+            return stage.offer_nowait(item, None)
+        with self._lock:
+            stage = self._stage
+            if stage is None and self._terminal is not None:
+                return EmitResult.TERMINATED
+            if park is not None:
+                self._waiters.append(park)
+            if stage is None:
+                return None
+        result = stage.offer_nowait(item, park)
+        if result is not None and park is not None:
+            self._unpark(park)
+        return result
+
+    def _wake_all(self) -> None:
+        """Wake every parked producer: it retries, and finds the stream ended."""
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for wake in waiters:
+            wake()
 
     def _unpark(self, park: Callable[[], None]) -> None:
         with self._lock:

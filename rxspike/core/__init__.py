@@ -5,7 +5,7 @@ Depends on reactivex only; every other layer of rxspike builds on this one.
 
 from ._aiter import FlowIterator
 from ._segment import FlowOperator, boundary, describe_operator, fuse, validate_prefetch
-from .async_source import from_async_iterable
+from .async_source import DEFAULT_CLEANUP_TIMEOUT, AsyncCleanupTimeoutError, from_async_iterable
 from .errors import (
     InvalidDemandError,
     MissingBackpressureError,
@@ -19,8 +19,10 @@ from .subscribers import LambdaSubscriber, RequestSubscriber
 from .types import UNBOUNDED, Subscriber, Subscription
 
 __all__ = [
+    "DEFAULT_CLEANUP_TIMEOUT",
     "DEFAULT_PREFETCH",
     "UNBOUNDED",
+    "AsyncCleanupTimeoutError",
     "FlowIterator",
     "FlowOperator",
     "Flowable",

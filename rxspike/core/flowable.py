@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload
 
 from reactivex import Observable, abc
 from reactivex.disposable import Disposable
@@ -14,13 +14,29 @@ from .types import Subscriber
 
 if TYPE_CHECKING:
     from ._aiter import FlowIterator
+    from .stats import StageStats
 
 T = TypeVar("T")
+# The item types after each operator of a pipe.
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+_C = TypeVar("_C")
+_D = TypeVar("_D")
+_E = TypeVar("_E")
+_F = TypeVar("_F")
+_G = TypeVar("_G")
+_H = TypeVar("_H")
 
 #: Items a fused segment asks for up front; it asks for 75 % more once 75 % are consumed.
 DEFAULT_PREFETCH = 256
 
 SubscribeFunction = Callable[[Subscriber[T]], None]
+
+
+class StageReport(Protocol):
+    """A stage a stream should report: its statistics (a broadcast hub's subscriber buffer)."""
+
+    def statistics(self) -> StageStats: ...
 
 
 class Flowable(Observable[T]):
@@ -46,6 +62,11 @@ class Flowable(Observable[T]):
     40
     <reactivex.disposable.disposable.Disposable object at ...>
     """
+
+    #: Stages whose statistics a stream over this Flowable reports, as ``(label, stage)``:
+    #: set by a source that owns a per-subscriber buffer (a broadcast hub's), and carried
+    #: on by :meth:`pipe`, so ``rxspike.web`` finds them without being told.
+    stage_reports: tuple[tuple[str, StageReport], ...] = ()
 
     def __init__(self, subscribe: SubscribeFunction[T]) -> None:
         super().__init__()
@@ -101,7 +122,103 @@ class Flowable(Observable[T]):
             except Exception as late:
                 report_undeliverable(late)
 
-    def pipe(self, *operators: Callable[[Any], Any]) -> Flowable[Any]:  # type: ignore[override]
+    # Typed like reactivex's Observable.pipe, except that what comes out is always a Flowable
+    # (a run of reactivex operators is fused into one): each operator takes the Flowable
+    # built so far and returns an Observable of its items, so a reactivex operator
+    # (Observable[T] -> Observable[R]) and a flow operator (Flowable[T] -> Flowable[R]) both
+    # fit, and the item type flows from one to the next. Up to eight operators, as
+    # reactivex has seven: nest a pipe for more.
+    # As with reactivex's pipe, mypy infers an overloaded call's arguments before it picks
+    # the overload, so a lambda's parameter inside a generic reactivex operator
+    # (``ops.map(lambda x: x * 2)``) is not inferred: pass a typed function there.
+    @overload  # type: ignore[override]
+    def pipe(self) -> Flowable[T]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[T]], Observable[_A]],
+        /,
+    ) -> Flowable[_A]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[T]], Observable[_A]],
+        op2: Callable[[Flowable[_A]], Observable[_B]],
+        /,
+    ) -> Flowable[_B]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[T]], Observable[_A]],
+        op2: Callable[[Flowable[_A]], Observable[_B]],
+        op3: Callable[[Flowable[_B]], Observable[_C]],
+        /,
+    ) -> Flowable[_C]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[T]], Observable[_A]],
+        op2: Callable[[Flowable[_A]], Observable[_B]],
+        op3: Callable[[Flowable[_B]], Observable[_C]],
+        op4: Callable[[Flowable[_C]], Observable[_D]],
+        /,
+    ) -> Flowable[_D]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[T]], Observable[_A]],
+        op2: Callable[[Flowable[_A]], Observable[_B]],
+        op3: Callable[[Flowable[_B]], Observable[_C]],
+        op4: Callable[[Flowable[_C]], Observable[_D]],
+        op5: Callable[[Flowable[_D]], Observable[_E]],
+        /,
+    ) -> Flowable[_E]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[T]], Observable[_A]],
+        op2: Callable[[Flowable[_A]], Observable[_B]],
+        op3: Callable[[Flowable[_B]], Observable[_C]],
+        op4: Callable[[Flowable[_C]], Observable[_D]],
+        op5: Callable[[Flowable[_D]], Observable[_E]],
+        op6: Callable[[Flowable[_E]], Observable[_F]],
+        /,
+    ) -> Flowable[_F]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[T]], Observable[_A]],
+        op2: Callable[[Flowable[_A]], Observable[_B]],
+        op3: Callable[[Flowable[_B]], Observable[_C]],
+        op4: Callable[[Flowable[_C]], Observable[_D]],
+        op5: Callable[[Flowable[_D]], Observable[_E]],
+        op6: Callable[[Flowable[_E]], Observable[_F]],
+        op7: Callable[[Flowable[_F]], Observable[_G]],
+        /,
+    ) -> Flowable[_G]: ...
+
+    @overload
+    def pipe(
+        self,
+        op1: Callable[[Flowable[T]], Observable[_A]],
+        op2: Callable[[Flowable[_A]], Observable[_B]],
+        op3: Callable[[Flowable[_B]], Observable[_C]],
+        op4: Callable[[Flowable[_C]], Observable[_D]],
+        op5: Callable[[Flowable[_D]], Observable[_E]],
+        op6: Callable[[Flowable[_E]], Observable[_F]],
+        op7: Callable[[Flowable[_F]], Observable[_G]],
+        op8: Callable[[Flowable[_G]], Observable[_H]],
+        /,
+    ) -> Flowable[_H]: ...
+
+    def pipe(self, *operators: Callable[[Any], Any]) -> Flowable[Any]:
         """Apply operators left to right, fusing runs of reactivex operators into segments.
 
         >>> import reactivex.operators as ops
@@ -128,6 +245,8 @@ class Flowable(Observable[T]):
                 run.append(operator)
         if run:
             result = fuse(*run)(result)
+        if self.stage_reports and result is not self:
+            result.stage_reports = self.stage_reports + result.stage_reports
         return result
 
     def __aiter__(self) -> FlowIterator[T]:

@@ -14,7 +14,6 @@ from ..core.hooks import report_undeliverable
 from ..core.kit import (
     ACTIVE,
     LinkedStage,
-    StageOperator,
     StageStats,
     check_callable,
     checked_int_cost,
@@ -23,6 +22,7 @@ from ..core.kit import (
     seconds,
 )
 from ._clock import Clock, check_scheduler, resolve_scheduler
+from .types import BatchOperator
 
 T = TypeVar("T")
 
@@ -283,7 +283,7 @@ def batch(
     max_time: float | None = None,
     scheduler: abc.SchedulerBase | None = None,
     window: int | None = None,
-) -> StageOperator[T, list[T]]:
+) -> BatchOperator:
     """Group items into lists: close a batch at ``max_items``, ``max_bytes`` or ``max_time``.
 
     A batch closes as soon as one limit is reached: it holds ``max_items`` items; or adding
@@ -373,4 +373,4 @@ def batch(
             window=held,
         )
 
-    return StageOperator(name, factory, empty_stats(window, max_bytes))
+    return BatchOperator(name, factory, empty_stats(window, max_bytes))

@@ -12,7 +12,6 @@ from ..core.kit import (
     OnDropped,
     Overflow,
     Reducer,
-    StageOperator,
     Upstream,
     check_callable,
     check_capacity,
@@ -21,6 +20,7 @@ from ..core.kit import (
     empty_stats,
     subscribe_fenced,
 )
+from .types import SameTypeStageOperator
 
 T = TypeVar("T")
 
@@ -65,7 +65,7 @@ def on_backpressure_buffer(
     *,
     max_bytes: int | None = None,
     cost: Cost = len,
-) -> StageOperator[T, T]:
+) -> SameTypeStageOperator:
     """Buffer up to ``capacity`` items the consumer has not asked for yet.
 
     Upstream is asked for everything (``request(∞)``): use this after a source that cannot
@@ -137,7 +137,7 @@ def buffer_operator(
     max_cost: int | None,
     cost: Cost | None,
     reducer: Reducer | None,
-) -> StageOperator[T, T]:
+) -> SameTypeStageOperator:
     """The operator behind buffer, latest and reduce: one :class:`BufferSubscription` each."""
 
     def factory(subscriber: Subscriber[Any], source: Flowable[T]) -> BufferSubscription[T]:
@@ -153,4 +153,4 @@ def buffer_operator(
             reducer=reducer,
         )
 
-    return StageOperator(name, factory, empty_stats(capacity, max_cost))
+    return SameTypeStageOperator(name, factory, empty_stats(capacity, max_cost))

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from ..core.kit import OnDropped, Overflow, StageOperator, check_callable
+from ..core.kit import OnDropped, Overflow, check_callable
 from ._buffer import buffer_operator
+from .types import SameTypeStageOperator
 
 T = TypeVar("T")
 
 
-def on_backpressure_latest(on_dropped: OnDropped | None = None) -> StageOperator[T, T]:
+def on_backpressure_latest(on_dropped: OnDropped | None = None) -> SameTypeStageOperator:
     """Keep only the newest item the consumer has not asked for yet.
 
     Upstream is asked for everything. While downstream has no demand, each new item
@@ -54,7 +55,7 @@ def on_backpressure_latest(on_dropped: OnDropped | None = None) -> StageOperator
     )
 
 
-def on_backpressure_reduce(reducer: Callable[[T, T], T]) -> StageOperator[T, T]:
+def on_backpressure_reduce(reducer: Callable[[T, T], T]) -> SameTypeStageOperator:
     """Conflate: fold items the consumer has not asked for into one with ``reducer``.
 
     Upstream is asked for everything. While downstream has no demand, each new item is

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
-from ..core import FlowOperator, boundary, validate_prefetch
+from ..core import Flowable, boundary, validate_prefetch
 
 T = TypeVar("T")
 
 
-def limit_rate(high: int, low: int | None = None) -> FlowOperator[T, T]:
+def limit_rate(high: int, low: int | None = None) -> Callable[[Flowable[T]], Flowable[T]]:
     """Never have more than ``high`` items requested upstream; ask for ``low`` more at a time.
 
     Whatever the downstream demand (unbounded included), upstream first gets

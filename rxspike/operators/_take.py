@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..core import (
@@ -107,7 +108,7 @@ class _Take:
         self._link.cancel(max(self._requested_upstream - received, 0))
 
 
-def take(count: int) -> FlowOperator[T, T]:
+def take(count: int) -> Callable[[Flowable[T]], Flowable[T]]:
     """Emit the first ``count`` items, then cancel upstream and complete.
 
     Upstream is never asked for more than ``count`` items in total, so a generator behind it
@@ -129,7 +130,9 @@ def take(count: int) -> FlowOperator[T, T]:
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise ValueError(f"take(count) needs an int >= 0, got {count!r}")
 
-    def apply(source: Flowable[T]) -> Flowable[T]:
+    def apply(source: Flowable[Any]) -> Flowable[Any]:
         return Flowable(lambda subscriber: source.subscribe_flow(_Take(subscriber, count)._link))
 
-    return FlowOperator(f"take({count})", apply)
+    # Typed as a generic callable (as reactivex's take is) so pipe carries the item type.
+    operator: FlowOperator[Any, Any] = FlowOperator(f"take({count})", apply)
+    return operator

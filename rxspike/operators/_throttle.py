@@ -17,7 +17,6 @@ from ..core.kit import (
     ACTIVE,
     LinkedStage,
     OnDropped,
-    StageOperator,
     StageStats,
     check_callable,
     checked_cost,
@@ -32,6 +31,7 @@ from ..core.kit import (
 )
 from ..core.kit import rate as token_rate
 from ._clock import Clock, check_scheduler, resolve_scheduler
+from .types import SameTypeStageOperator
 
 T = TypeVar("T")
 
@@ -427,7 +427,7 @@ def throttle(
     scheduler: abc.SchedulerBase | None = None,
     on_dropped: OnDropped | None = None,
     prefetch: int = 16,
-) -> StageOperator[T, T]:
+) -> SameTypeStageOperator:
     """Limit the stream to ``rate`` per second with bursts of ``burst``: a token bucket.
 
     The bucket holds at most ``burst`` tokens and starts full; it refills at ``rate``
@@ -523,4 +523,4 @@ def throttle(
         )
 
     capacity = prefetch if mode is ThrottleMode.SHAPE else 0
-    return StageOperator(name, factory, empty_stats(capacity))
+    return SameTypeStageOperator(name, factory, empty_stats(capacity))

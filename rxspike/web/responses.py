@@ -122,6 +122,9 @@ async def _stream(
     if flow is not source and isinstance(flow, ObservableFlowable):
         # The bounded buffer a plain Observable goes through: its drops are the stream's.
         stages = {"error": flow, **(stages or {})}
+    if flow.stage_reports:
+        # Buffers the pipeline reports itself (a broadcast hub's subscriber buffer).
+        stages = {**dict(flow.stage_reports), **(stages or {})}
     writer = FlowWriter(
         request,
         flow,

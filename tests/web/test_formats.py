@@ -205,7 +205,7 @@ def test_options_reject_nonsense() -> None:
     with pytest.raises(ValueError, match=r"statuses\[KeyError\] must be an error status"):
         rw.StreamOptions(statuses={KeyError: 200})
     with pytest.raises(TypeError, match=r"source must be a rxspike\.Flowable"):
-        as_flowable([1, 2], 10)  # type: ignore[arg-type]
+        as_flowable(42, 10)  # type: ignore[arg-type]
 
 
 async def test_signals_from_another_thread(
