@@ -20,6 +20,20 @@ def test_by_count_with_a_short_last_batch() -> None:
     assert rxspike.range_(10).pipe(batch(4)).collect() == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
+def _str(n: int) -> str:
+    return str(n)
+
+
+def test_completes_after_the_last_batch_behind_a_segment_with_unbounded_demand() -> None:
+    # The last partial batch went out inside the drain that saw upstream done; the drain
+    # then returned without completing (the stream hung after its last batch).
+    signals: list[object] = []
+    rxspike.range_(5).pipe(ops.map(_str), batch(2)).subscribe(
+        on_next=signals.append, on_completed=lambda: signals.append("completed")
+    )
+    assert signals == [["0", "1"], ["2", "3"], ["4"], "completed"]
+
+
 def test_empty_source_emits_no_batch() -> None:
     assert rxspike.empty().pipe(batch(4)).collect() == []
 

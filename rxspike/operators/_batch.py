@@ -175,7 +175,9 @@ class _Batcher(LinkedStage, Generic[T]):
                     if self._current:  # the open batch goes out at the end
                         self._close()
                         continue
-                    return  # waiting for demand for the batches left
+                    if ready:
+                        return  # waiting for demand for the batches left
+                    continue  # all delivered: the check above completes the stream
                 if self._top_up() or inputs or self._time_up:
                     continue  # a synchronous upstream may have filled batches meanwhile
                 return
