@@ -151,7 +151,11 @@ def test_flat_map_runs_at_most_max_concurrency_inners() -> None:
 
 def test_concat_map_keeps_order_and_normalises_inner_sources() -> None:
     sources: list[Any] = [[1, 2], reactivex.of(3, 4), rxspike.just(5)]
-    items = rxspike.range_(3).pipe(concat_map(lambda i: sources[i], prefetch=1)).collect()
+
+    def inner(index: int) -> Any:
+        return sources[index]
+
+    items = rxspike.range_(3).pipe(concat_map(inner, prefetch=1)).collect()
     assert items == [1, 2, 3, 4, 5]
 
 

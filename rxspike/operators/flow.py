@@ -35,7 +35,7 @@ DEFAULT_INNER_PREFETCH = 32
 
 def observe_on(
     scheduler: abc.SchedulerBase, prefetch: int = DEFAULT_OBSERVE_ON_PREFETCH
-) -> FlowOperator[T, T]:
+) -> Callable[[Flowable[T]], Flowable[T]]:
     """Deliver every signal on ``scheduler``, through a queue of at most ``prefetch`` items.
 
     Upstream is asked for ``prefetch`` items, then for 75 % more each time 75 % went
@@ -80,7 +80,8 @@ def observe_on(
     def apply(source: Flowable[T]) -> Flowable[T]:
         return observe_on_flowable(source, target, prefetch)
 
-    return FlowOperator(f"observe_on(prefetch={prefetch})", apply)
+    operator: FlowOperator[Any, Any] = FlowOperator(f"observe_on(prefetch={prefetch})", apply)
+    return operator
 
 
 def _from_any_thread(scheduler: abc.SchedulerBase) -> abc.SchedulerBase:
@@ -96,7 +97,7 @@ def _from_any_thread(scheduler: abc.SchedulerBase) -> abc.SchedulerBase:
 
 def delay(
     duration: float | timedelta, scheduler: abc.SchedulerBase | None = None
-) -> FlowOperator[T, T]:
+) -> Callable[[Flowable[T]], Flowable[T]]:
     """Emit each item ``duration`` after it arrived, in order, completion delayed alike.
 
     Upstream is asked for exactly what downstream asks for, so never more items are in
@@ -137,14 +138,15 @@ def delay(
     def apply(source: Flowable[T]) -> Flowable[T]:
         return delay_flowable(source, span, clock)
 
-    return FlowOperator(f"delay({span.total_seconds():g})", apply)
+    operator: FlowOperator[Any, Any] = FlowOperator(f"delay({span.total_seconds():g})", apply)
+    return operator
 
 
 def flat_map(
     fn: Callable[[T], Any],
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     prefetch: int = DEFAULT_INNER_PREFETCH,
-) -> FlowOperator[T, Any]:
+) -> Callable[[Flowable[T]], Flowable[Any]]:
     """Replace each item by the items of ``fn(item)``, interleaved, under demand.
 
     ``fn`` returns a Flowable, an iterable, an async iterable or a reactivex Observable
@@ -195,7 +197,7 @@ def flat_map(
 
 def concat_map(
     fn: Callable[[T], Any], prefetch: int = DEFAULT_INNER_PREFETCH
-) -> FlowOperator[T, Any]:
+) -> Callable[[Flowable[T]], Flowable[Any]]:
     """Replace each item by the items of ``fn(item)``, one inner source after the other.
 
     ``flat_map`` with ``max_concurrency=1``: order is kept, the next item is taken from
@@ -232,7 +234,9 @@ def concat_map(
     return FlowOperator(name, apply)
 
 
-def merge(*others: Any, prefetch: int = DEFAULT_INNER_PREFETCH) -> FlowOperator[Any, Any]:
+def merge(
+    *others: Any, prefetch: int = DEFAULT_INNER_PREFETCH
+) -> Callable[[Flowable[Any]], Flowable[Any]]:
     """Interleave the items of the source and of ``others``, each asked for ``prefetch``.
 
     ``others`` are Flowables, iterables, async iterables or reactivex Observables (as for

@@ -60,9 +60,12 @@ async def test_an_upstream_error_is_raised_after_what_came_before_it(client: Red
     class Boom(Exception):
         pass
 
-    flow = rxspike.range_(10).pipe(
-        ops.map(lambda seq: {"seq": seq} if seq < 7 else (_ for _ in ()).throw(Boom()))
-    )
+    def record(seq: int) -> dict[str, int]:
+        if seq >= 7:
+            raise Boom()
+        return {"seq": seq}
+
+    flow = rxspike.range_(10).pipe(ops.map(record))
     with pytest.raises(Boom):
         await write_stream(flow, client, "out", batch=100)
     assert await client.xlen("out") <= 7
