@@ -18,7 +18,6 @@ Imports the demand core, the operators and the bridges; nothing above them. The 
 (``rxspike serve``) lives in :mod:`rxspike.web.demo`.
 """
 
-from ._disconnect import POLL_INTERVAL
 from ._errors import DEFAULT_STATUSES, ErrorInfo, InvalidLastEventId, describe_error
 from ._writer import FlowWriter, WriterState
 from .application import REGISTRY_KEY, registry_for, setup
@@ -38,7 +37,6 @@ __all__ = [
     "DEFAULT_PUSH_CAPACITY",
     "DEFAULT_STATUSES",
     "NDJSON",
-    "POLL_INTERVAL",
     "REGISTRY_KEY",
     "SSE",
     "Encoder",

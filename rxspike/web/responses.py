@@ -30,7 +30,8 @@ from ..bridges import ObservableFlowable
 from ..core import empty
 from ..core import error as failing
 from ._errors import InvalidLastEventId
-from ._source import Source, as_flowable
+from ._feed import feed_for
+from ._source import Source
 from ._writer import FlowWriter
 from .application import registry_for
 from .encoders import NDJSON, SSE, Encoder, EventSelector, IdSelector, Raw
@@ -104,13 +105,13 @@ async def _stream(
     stages: Mapping[str, HasStatistics] | None,
     resumed_from: str | None = None,
 ) -> web.StreamResponse:
-    flow = as_flowable(source, options.push_capacity)
+    feed, flow = feed_for(source, options.push_capacity)
     if flow is not source and isinstance(flow, ObservableFlowable):
         # The bounded buffer a plain Observable goes through: its drops are the stream's.
         stages = {"error": flow, **(stages or {})}
     writer = FlowWriter(
         request,
-        flow,
+        feed,
         encoder,
         options,
         registry_for(request),
