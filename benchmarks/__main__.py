@@ -6,7 +6,12 @@ import importlib
 import sys
 
 #: Bench modules, each with a ``main()``; add yours here.
-MODULES = ["benchmarks.pipeline", "benchmarks.operators", "benchmarks.web"]
+MODULES = [
+    "benchmarks.pipeline",
+    "benchmarks.operators",
+    "benchmarks.web",
+    "benchmarks.web_streams",
+]
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ kind of source, chosen once, when the stream starts.
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Generic, Protocol, TypeVar
 
@@ -29,6 +30,15 @@ T = TypeVar("T")
 
 #: A pull that took at least this long gave the event loop its turns while it waited.
 SUSPENDED = 0.001
+
+
+class End(enum.Enum):
+    """The end of a pulled iterator (its signal is in the receiver)."""
+
+    END = "end"
+
+
+END = End.END
 
 
 class Feed(Protocol[T]):
@@ -170,6 +180,36 @@ class IteratorFeed(Generic[T]):
         finally:
             self._pulling = False
         return self._loop.time() - started >= SUSPENDED
+
+    @property
+    def iterator(self) -> AsyncIterator[T] | None:
+        """The iterator to pull, while pulling may go on; ``None`` once it ended."""
+        receiver = self._receiver
+        if self._cancelled or receiver is None or receiver.finished:
+            return None
+        return self._iterator
+
+    def pulling(self, pulling: bool) -> None:
+        """The writer's task enters (``True``) or leaves a pull: only inside one may
+        :meth:`cancel` interrupt it."""
+        self._pulling = pulling
+
+    def ended(self, error: BaseException) -> End:
+        """What a pull raised, told to the receiver; :data:`END`. A cancellation that
+        :meth:`cancel` caused is taken back; any other is raised again."""
+        receiver = self._receiver
+        assert receiver is not None  # started before the writer pulls
+        if isinstance(error, StopAsyncIteration):
+            receiver.on_completed()
+        elif isinstance(error, asyncio.CancelledError):
+            task = self._task
+            if not self._cancelled or task is None or task.uncancel() > 0:
+                raise error  # not (only) ours: aiohttp's handler cancellation, or a shutdown
+        elif isinstance(error, Exception):
+            receiver.on_error(error)
+        else:
+            raise error
+        return END
 
     def wake(self) -> bool:
         return not self._pulling

@@ -32,7 +32,7 @@ from ._ending import (
     refusal,
 )
 from ._errors import ErrorInfo, describe_error
-from ._feed import Feed
+from ._feed import END, SUSPENDED, End, Feed, IteratorFeed
 from ._headers import stream_headers
 from ._receiver import FrameReceiver
 from ._transport import SendTimer, TransportTuning, half_open, timed_out
@@ -180,10 +180,8 @@ class FlowWriter(Generic[T]):
         self._protocol = request.protocol
         transport = request.transport
         self._tuning = TransportTuning(transport)
-        timeout = options.send_timeout
-        self._send_timer = (
-            None if timeout is None else SendTimer(loop, transport, timeout, self._on_stall)
-        )
+        #: Made at the first wait for the client (most streams never wait).
+        self._send_timer: SendTimer | None = None
         self._headers, gzip = stream_headers(request, encoder, headers, options.compression)
         self._gzip = GzipStream() if gzip else None
         self._response: web.StreamResponse | None = None
@@ -358,7 +356,10 @@ class FlowWriter(Generic[T]):
                 self._heartbeat_due = False
                 if not receiver.chunks:
                     await self._keepalive(response)
-            await self._pump(response)
+            if isinstance(self._feed, IteratorFeed):
+                await self._pump_pulled(response, self._feed)
+            else:
+                await self._pump(response)
         except ConnectionError as error:
             if timed_out(error):  # the kernel gave up on unacknowledged bytes
                 self._stop_reason = EndReason.TIMEOUT
@@ -447,10 +448,70 @@ class FlowWriter(Generic[T]):
                 await asyncio.sleep(0)
                 next_yield = now() + time_slice
 
+    async def _pump_pulled(self, response: web.StreamResponse, feed: IteratorFeed[T]) -> None:
+        """The pump for an async iterable: pull one item, encode it, write it, in the
+        writer's own task. What the pull returns is written at once, so there is no queue,
+        no demand to count and no lag; the transport's high-water mark bounds what is
+        ahead. A pull that did not wait (an iterator with items at hand) counts as writing,
+        for the time slice."""
+        receiver = self._receiver
+        data, count = receiver.take(self._options.write_limit)  # the first item, if pulled
+        if count:
+            await self._send(response, data)
+            self._items += count
+            self._bytes += len(data)
+            self._writes += 1
+        encode = self._encoder.encode
+        time_slice = self._options.time_slice
+        protocol, payload_writer = self._protocol, self._payload_writer
+        assert payload_writer is not None  # prepared by _start
+        gzip = self._gzip
+        now = self._loop.time
+        pulled = now()
+        next_yield = pulled + time_slice
+        while self._stop_reason is None and (iterator := feed.iterator) is not None:
+            asked = pulled
+            item: T | End
+            # The pull, inlined (a frame less per stream, a call less per item): only
+            # inside it may a stop interrupt the task (IteratorFeed.cancel).
+            feed.pulling(True)
+            try:
+                item = await anext(iterator)
+            except BaseException as error:
+                item = feed.ended(error)
+            finally:
+                feed.pulling(False)
+            pulled = now()
+            if self._beat_task is not None:
+                await self._beat_done()
+            if item is END:
+                return
+            if pulled - asked >= SUSPENDED:
+                next_yield = pulled + time_slice  # the pull gave the loop its turns
+            try:
+                data = encode(item)
+            except Exception as error:  # the encoder's fault: fail the stream, stop the source
+                receiver.fail(error)
+                return
+            size = len(data)
+            self._quiet_since = pulled
+            if gzip is not None:
+                data = gzip.write(data)
+                self._compressed += len(data)
+            await payload_writer.write(data, drain=False)  # never waits: we drain below
+            if protocol.writing_paused:
+                await self._drain(payload_writer)
+            self._items += 1
+            self._bytes += size
+            self._writes += 1
+            if pulled >= next_yield:  # wrote for a time slice: every other task gets a turn
+                await asyncio.sleep(0)
+                next_yield = now() + time_slice
+
     async def _drain(self, payload_writer: StreamWriter) -> None:
         """Wait for the transport to go below its low-water mark, watched by the send
         timer meanwhile."""
-        timer = self._send_timer
+        timer = self._timer()
         self._waiting = True
         if timer is not None:
             timer.waiting()
@@ -460,6 +521,16 @@ class FlowWriter(Generic[T]):
             self._waiting = False
             if timer is not None:
                 timer.done()
+
+    def _timer(self) -> SendTimer | None:
+        """The send timer (``None`` without a ``send_timeout``), made on first use."""
+        timer = self._send_timer
+        timeout = self._options.send_timeout
+        if timer is None and timeout is not None:
+            timer = self._send_timer = SendTimer(
+                self._loop, self._request.transport, timeout, self._on_stall
+            )
+        return timer
 
     async def _send(self, response: web.StreamResponse, data: bytes, *, eof: bool = False) -> None:
         """Write (and with ``eof`` end the body), waiting while the transport is above its
@@ -473,7 +544,7 @@ class FlowWriter(Generic[T]):
         payload_writer = self._payload_writer
         assert payload_writer is not None  # prepared by _start
         if eof:
-            timer = self._send_timer
+            timer = self._timer()
             self._waiting = True
             if timer is not None:
                 timer.waiting()

@@ -21,7 +21,7 @@ What a stream answers, per situation (``sse`` / ``ndjson`` / ``raw``):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -39,6 +39,9 @@ from .metrics import HasStatistics
 from .options import StreamOptions
 
 T = TypeVar("T")
+
+#: A stream's ``FlowWriter.run()``, not started yet.
+_Running = Coroutine[Any, Any, web.StreamResponse]
 
 _DEFAULTS = StreamOptions()
 
@@ -82,7 +85,7 @@ async def stream(
         asyncio.CancelledError: the handler's task was cancelled (aiohttp's
             ``handler_cancellation`` after a disconnect); upstream was cancelled first.
     """
-    return await _stream(
+    return await _writer(
         request,
         source,
         encoder,
@@ -94,7 +97,7 @@ async def stream(
     )
 
 
-async def _stream(
+def _writer(
     request: web.BaseRequest,
     source: Source[T],
     encoder: Encoder[T],
@@ -104,7 +107,9 @@ async def _stream(
     headers: Mapping[str, str] | None,
     stages: Mapping[str, HasStatistics] | None,
     resumed_from: str | None = None,
-) -> web.StreamResponse:
+) -> _Running:
+    """The writer of one stream, to be awaited as ``await _writer(...)``: a plain function,
+    so an open stream holds one coroutine frame less (many idle streams add up)."""
     feed, flow = feed_for(source, options.push_capacity)
     if flow is not source and isinstance(flow, ObservableFlowable):
         # The bounded buffer a plain Observable goes through: its drops are the stream's.
@@ -120,7 +125,7 @@ async def _stream(
         stages=stages,
         resumed_from=resumed_from,
     )
-    return await writer.run()
+    return writer.run()
 
 
 async def sse(
@@ -160,7 +165,7 @@ async def sse(
     last_id = request.headers.get("Last-Event-ID") if resume is not None else None
     if resume is not None and last_id:
         source = _resumed(resume, last_id)
-    return await _stream(
+    return await _writer(
         request,
         source,
         encoder,
@@ -198,7 +203,7 @@ async def ndjson(
     seconds of silence (opt-in: your clients must know to skip it).
     """
     encoder = NDJSON(default=default, keepalive=keepalive)
-    return await _stream(request, source, encoder, options=options, headers=headers, stages=stages)
+    return await _writer(request, source, encoder, options=options, headers=headers, stages=stages)
 
 
 async def raw(
@@ -211,6 +216,6 @@ async def raw(
     stages: Mapping[str, HasStatistics] | None = None,
 ) -> web.StreamResponse:
     """Stream ``bytes`` (or ``str``, UTF-8) items as they are, as a chunked body."""
-    return await _stream(
+    return await _writer(
         request, source, Raw(media_type), options=options, headers=headers, stages=stages
     )
