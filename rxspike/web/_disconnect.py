@@ -39,7 +39,7 @@ class Lost(enum.Enum):
     OPEN = "open"
     #: The client closed its side (FIN) or reset the connection.
     BY_CLIENT = "by_client"
-    #: The kernel gave up on unacknowledged bytes (``ETIMEDOUT``: ``TCP_USER_TIMEOUT``).
+    #: The kernel gave up on unacknowledged bytes (``ETIMEDOUT``: retransmissions unanswered).
     TIMED_OUT = "timed_out"
     #: Closed on the server's side, with no word from the client.
     BY_SERVER = "by_server"
