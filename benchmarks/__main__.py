@@ -13,6 +13,7 @@ MODULES = [
     "benchmarks.metrics",
     "benchmarks.redis",
     "benchmarks.hub",
+    "benchmarks.web_streams",
 ]
 
 

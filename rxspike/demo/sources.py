@@ -66,7 +66,7 @@ def dropping(request: web.BaseRequest, after: int) -> Callable[[Observable[Any]]
     """The operator behind ``drop_after``: the item that follows the first ``after`` closes
     the connection under the stream, with no terminal frame and no final chunk. Items not yet
     written are lost with it (a paced stream has none); a client resumes from the last id it
-    got. The writer sees a connection gone and ends the stream as ``client_gone``."""
+    got. The writer sees the connection closed on its side: reason ``server_closed``."""
     passed = 0
 
     def count(_: Any) -> None:

@@ -17,7 +17,6 @@ Imports the demand core, the operators and the bridges; nothing above them. The 
 (``rxspike serve``) sits on top of it, in :mod:`rxspike.demo`.
 """
 
-from ._disconnect import POLL_INTERVAL
 from ._errors import DEFAULT_STATUSES, ErrorInfo, InvalidLastEventId, describe_error
 from ._writer import FlowWriter, WriterState
 from .application import REGISTRY_KEY, metrics_handler, registry_for, setup
@@ -49,7 +48,6 @@ __all__ = [
     "ERROR_EVENT",
     "FAILED_ID",
     "NDJSON",
-    "POLL_INTERVAL",
     "REGISTRY_KEY",
     "RETRYABLE_STATUSES",
     "SSE",

@@ -1,34 +1,29 @@
-"""Noticing, while a stream waits, that its client left or stopped reading.
+"""Noticing the moment a stream's connection ends, and who ended it.
 
-aiohttp runs handlers with ``handler_cancellation`` off by default, so a handler that waits
-for its next item is never told that the client went away; only its next write fails. Yet
-aiohttp drops ``request.transport`` (and the transport reports ``is_closing()``) the moment
-the connection is lost. aiohttp offers no public hook for that moment (its protocol object
-has ``__slots__`` and its ``connection_lost`` calls nothing of ours), so one timer per event
-loop calls every open stream's check a few times a second: one attribute read or two per
-open stream per tick, however many streams there are, and no timer at all while none is
-open. The same tick finds writers stuck on a client that reads nothing (``send_timeout``),
-so no write pays for a timeout of its own.
+aiohttp runs handlers with ``handler_cancellation`` off by default, so a handler waiting for
+its next item is never told that the client went away; only its next write fails. aiohttp
+offers no public hook for the moment the connection is lost (its protocol object has
+``__slots__`` and its ``connection_lost`` calls nothing of ours). asyncio does: a transport
+delivers its events to whatever protocol ``transport.set_protocol()`` gave it. For the
+life of a stream, :class:`ConnectionWatch` stands between the transport and aiohttp's
+protocol, hands every event on unchanged, and calls the stream back when the connection is
+lost: no timer, no scan of open streams, nothing per item, one small object per stream.
+
+It also learns who ended the connection: a client that closes its side sends a FIN
+(``eof_received``) or a reset (``connection_lost`` with an error); a connection lost with
+neither was closed on the server's side (a proxy-like cut, the application's
+``transport.close()``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import weakref
+import enum
 from collections.abc import Callable
 
 from aiohttp import web
 
 from ..core.hooks import report_undeliverable
-
-#: Seconds between two ticks: an idle stream notices a disconnected client within this long
-#: (a writing stream notices at its next write), a stalled one its ``send_timeout`` late by
-#: at most this much.
-POLL_INTERVAL = 0.25
-
-#: Called every tick with the loop's time; returns True when it needs no more ticks.
-Check = Callable[[float], bool]
 
 
 def is_disconnected(request: web.BaseRequest) -> bool:
@@ -37,65 +32,87 @@ def is_disconnected(request: web.BaseRequest) -> bool:
     return transport is None or transport.is_closing()
 
 
-class StreamWatcher:
-    """Calls each watched check every :data:`POLL_INTERVAL` seconds until it returns True.
+class Lost(enum.Enum):
+    """How a watched connection ended."""
 
-    ``watch`` returns a function that stops watching; it is idempotent. Checks run on the
-    loop, outside any handler; one that raises is dropped and reported to the undeliverable
-    hook.
+    #: Still open.
+    OPEN = "open"
+    #: The client closed its side (FIN) or reset the connection.
+    BY_CLIENT = "by_client"
+    #: The kernel gave up on unacknowledged bytes (``ETIMEDOUT``: retransmissions unanswered).
+    TIMED_OUT = "timed_out"
+    #: Closed on the server's side, with no word from the client.
+    BY_SERVER = "by_server"
+
+
+class ConnectionWatch(asyncio.Protocol):
+    """A protocol in front of aiohttp's, for one stream: forwards every transport event and
+    calls ``on_lost`` once, after aiohttp has seen the loss (``request.transport`` is then
+    ``None``, a drain waiting in aiohttp has been woken).
+
+    :meth:`release` gives the transport its protocol back; synchronous and idempotent.
+    Without a transport, or with one that cannot change protocols, the watch stays
+    :attr:`Lost.OPEN` and the stream learns of a disconnect from its next write.
     """
 
-    __slots__ = ("__weakref__", "_checks", "_handle", "_ids", "_interval", "_loop")
+    __slots__ = ("_inner", "_on_lost", "_transport", "client_ended", "lost")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = POLL_INTERVAL) -> None:
-        self._loop = loop
-        self._interval = interval
-        self._checks: dict[int, Check] = {}
-        self._ids = itertools.count()
-        self._handle: asyncio.TimerHandle | None = None
+    def __init__(self, request: web.BaseRequest, on_lost: Callable[[Lost], None]) -> None:
+        self._on_lost: Callable[[Lost], None] | None = on_lost
+        #: How the connection ended, once it did.
+        self.lost = Lost.OPEN
+        #: The client sent its FIN.
+        self.client_ended = False
+        transport = request.transport
+        self._transport: asyncio.BaseTransport | None = None
+        self._inner: asyncio.BaseProtocol | None = None
+        if transport is None or transport.is_closing():
+            return
+        inner = transport.get_protocol()
+        if not isinstance(inner, asyncio.Protocol):
+            return
+        self._inner = inner
+        self._transport = transport
+        transport.set_protocol(self)
 
-    @property
-    def watching(self) -> int:
-        """How many checks are watched now."""
-        return len(self._checks)
+    def release(self) -> None:
+        transport, self._transport = self._transport, None
+        self._on_lost = None
+        if transport is not None and not transport.is_closing() and self._inner is not None:
+            transport.set_protocol(self._inner)
 
-    def watch(self, check: Check) -> Callable[[], None]:
-        key = next(self._ids)
-        self._checks[key] = check
-        if self._handle is None:
-            self._handle = self._loop.call_later(self._interval, self._tick)
-        return lambda: self._unwatch(key)
+    # -- asyncio.Protocol: hand everything to aiohttp ----------------------------------------
 
-    def _unwatch(self, key: int) -> None:
-        self._checks.pop(key, None)
-        if not self._checks and self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+    def data_received(self, data: bytes) -> None:
+        assert self._inner is not None  # set before the transport sees this object
+        self._inner.data_received(data)  # type: ignore[attr-defined]
 
-    def _tick(self) -> None:
-        self._handle = None
-        now = self._loop.time()
-        for key, check in list(self._checks.items()):
+    def eof_received(self) -> bool | None:
+        self.client_ended = True
+        assert self._inner is not None
+        return self._inner.eof_received()  # type: ignore[attr-defined, no-any-return]
+
+    def pause_writing(self) -> None:
+        assert self._inner is not None
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        assert self._inner is not None
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        assert self._inner is not None
+        self._inner.connection_lost(exc)
+        self._transport = None
+        if isinstance(exc, TimeoutError):
+            self.lost = Lost.TIMED_OUT
+        elif exc is not None or self.client_ended:
+            self.lost = Lost.BY_CLIENT
+        else:
+            self.lost = Lost.BY_SERVER
+        on_lost, self._on_lost = self._on_lost, None
+        if on_lost is not None:
             try:
-                done = check(now)
-            except Exception as error:
-                done = True
+                on_lost(self.lost)
+            except Exception as error:  # the stream's bug must not break aiohttp's clean-up
                 report_undeliverable(error)
-            if done:
-                self._checks.pop(key, None)
-        if self._checks:
-            self._handle = self._loop.call_later(self._interval, self._tick)
-
-
-_watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StreamWatcher] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def watcher() -> StreamWatcher:
-    """The running loop's watcher (made on first use)."""
-    loop = asyncio.get_running_loop()
-    found = _watchers.get(loop)
-    if found is None:
-        found = _watchers[loop] = StreamWatcher(loop)
-    return found

@@ -23,14 +23,15 @@ from aiohttp import web
 
 
 class InvalidLastEventId(ValueError):
-    """The ``Last-Event-ID`` a reconnecting client sent is not one the resume hook accepts.
+    """The ``Last-Event-ID`` a reconnecting client sent is not one the resume hook accepts:
+    malformed (``int("x")`` raised), or well formed but not an event it can resume after.
 
-    Raised for you when an ``sse(..., resume=hook)`` hook raises ``ValueError`` (``int("x")``,
-    say); the stream answers ``400`` with the message, as the client sent a bad header.
+    Raised for you when an ``sse(..., resume=hook)`` hook raises ``ValueError``; the stream
+    answers ``400`` with the message (the client sent a bad header: reason ``client_error``).
     """
 
     def __init__(self, last_id: str, reason: BaseException | str) -> None:
-        super().__init__(f"malformed Last-Event-ID {last_id!r}: {reason}")
+        super().__init__(f"rejected Last-Event-ID {last_id!r}: {reason}")
         #: The header's value, as the client sent it.
         self.last_id = last_id
 

@@ -83,10 +83,23 @@ class FrameReceiver(Generic[T]):
         return self.requested - self.taken - len(self.chunks)
 
     def request(self, n: int) -> None:
+        """Ask upstream for ``n`` more; a ``request`` that raises (against rule 3.5) fails
+        the stream like an upstream error, instead of escaping into the writer."""
         subscription = self.subscription
         if subscription is not None and not self.finished:
             self.requested += n
-            subscription.request(n)
+            try:
+                subscription.request(n)
+            except Exception as error:
+                self.fail(error)
+
+    def fail(self, error: Exception) -> None:
+        """End the stream with ``error`` (cancelling upstream), unless it ended already:
+        then the error goes to the undeliverable hook."""
+        if self.finished:
+            report_undeliverable(error)
+            return
+        self._fail_and_cancel(error)
 
     def take(self, limit: int) -> tuple[bytes, int]:
         """Up to ``limit`` bytes of queued frames (at least one frame) joined, and their count."""
@@ -124,7 +137,7 @@ class FrameReceiver(Generic[T]):
         self.chunks = []
         subscription, self.subscription = self.subscription, None
         if subscription is not None:
-            subscription.cancel()
+            _cancel_quietly(subscription)
         self.wake()
 
     def wake(self) -> None:
@@ -198,8 +211,16 @@ class FrameReceiver(Generic[T]):
         self.error = error
         self._end()
         if subscription is not None:
-            subscription.cancel()
+            _cancel_quietly(subscription)
 
     def _to_loop(self, callback: Callable[..., None], *args: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody is writing any more
             self._loop.call_soon_threadsafe(callback, *args)
+
+
+def _cancel_quietly(subscription: Subscription) -> None:
+    """``cancel()`` must not raise (rule 3.15); one that does is reported, not propagated."""
+    try:
+        subscription.cancel()
+    except Exception as error:
+        report_undeliverable(error)

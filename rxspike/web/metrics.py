@@ -55,11 +55,17 @@ class EndReason(enum.Enum):
 
     #: The source completed and every item was written.
     COMPLETED = "completed"
-    #: The source (or its encoder) failed: a real status before the headers, else an error frame.
+    #: The source (or its encoder) failed: a 5xx before the headers, else an error frame.
     FAILED = "failed"
-    #: The client disconnected (noticed by a write, by the disconnect watcher, or by aiohttp's
-    #: handler cancellation).
+    #: The request was answered with a client error (4xx) before the headers: a
+    #: ``Last-Event-ID`` the resume hook rejected, an error mapped to a 4xx status.
+    CLIENT_ERROR = "client_error"
+    #: The client disconnected: closed or reset its connection (noticed by the connection
+    #: itself, by a write, or by aiohttp's handler cancellation).
     CLIENT_GONE = "client_gone"
+    #: The connection was closed on the server's side under the stream (a proxy-like cut,
+    #: the application's ``transport.close()``), not by the client.
+    SERVER_CLOSED = "server_closed"
     #: The client took no bytes for ``send_timeout`` seconds.
     TIMEOUT = "timeout"
     #: The application shut down while the stream was open.

@@ -57,11 +57,12 @@ class StreamOptions:
     )
     #: Send the message of unmapped exceptions too (development only: it may leak internals).
     expose_errors: bool = False
-    #: End the stream (reason ``timeout``) when one write has waited this many seconds for
-    #: the client to take bytes: a frozen client, or one whose machine vanished. Also set as
-    #: the socket's ``TCP_USER_TIMEOUT`` where the platform has it (Linux), so the kernel
-    #: drops a connection whose sent bytes stay unacknowledged that long even while the
-    #: stream is idle. ``None``: wait as long as the connection lives.
+    #: End the stream (reason ``timeout``) when a waiting write sees the client take no
+    #: bytes for this many seconds: a frozen client, or one whose machine vanished. Progress
+    #: counts, not the length of one wait: a client that keeps reading, however slowly, is
+    #: never cut. Where the platform tells (Linux ``TCP_INFO``), an idle stream whose peer
+    #: acknowledged nothing that long is ended at its next heartbeat too (a half-open
+    #: connection). ``None``: wait as long as the connection lives.
     send_timeout: float | None = 30.0
     #: A writer that keeps finding frames to write yields to the event loop once it has
     #: written for this many seconds (0: after every write). Lower gives other tasks a turn

@@ -25,7 +25,7 @@ What a stream answers, per situation (``sse`` / ``ndjson`` / ``raw``):
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar, cast
 
 from aiohttp import web
@@ -34,7 +34,8 @@ from ..bridges import ObservableFlowable
 from ..core import empty
 from ..core import error as failing
 from ._errors import InvalidLastEventId
-from ._source import Source, as_flowable
+from ._feed import feed_for
+from ._source import Source
 from ._writer import FlowWriter
 from .application import registry_for
 from .encoders import FAILED_ID, NDJSON, SSE, Encoder, EventSelector, IdSelector, Raw
@@ -42,6 +43,9 @@ from .metrics import HasStatistics
 from .options import StreamOptions
 
 T = TypeVar("T")
+
+#: A stream's ``FlowWriter.run()``, not started yet.
+_Running = Coroutine[Any, Any, web.StreamResponse]
 
 _DEFAULTS = StreamOptions()
 
@@ -93,7 +97,7 @@ async def stream(
         asyncio.CancelledError: the handler's task was cancelled (aiohttp's
             ``handler_cancellation`` after a disconnect); upstream was cancelled first.
     """
-    return await _stream(
+    return await _writer(
         request,
         source,
         encoder,
@@ -105,7 +109,7 @@ async def stream(
     )
 
 
-async def _stream(
+def _writer(
     request: web.BaseRequest,
     source: Source[T],
     encoder: Encoder[T],
@@ -115,19 +119,21 @@ async def _stream(
     headers: Mapping[str, str] | None,
     stages: Mapping[str, HasStatistics] | None,
     resumed_from: str | None = None,
-) -> web.StreamResponse:
+) -> _Running:
+    """The writer of one stream, to be awaited as ``await _writer(...)``: a plain function,
+    so an open stream holds one coroutine frame less (many idle streams add up)."""
     if encoder.reconnects and request.headers.get("Last-Event-ID") == FAILED_ID:
         source = empty()  # the browser's reconnect after a failed stream: 204 stops it
-    flow = as_flowable(source, options.push_capacity)
+    feed, flow = feed_for(source, options.push_capacity)
     if flow is not source and isinstance(flow, ObservableFlowable):
         # The bounded buffer a plain Observable goes through: its drops are the stream's.
         stages = {"error": flow, **(stages or {})}
-    if flow.stage_reports:
+    if flow is not None and flow.stage_reports:
         # Buffers the pipeline reports itself (a broadcast hub's subscriber buffer).
         stages = {**dict(flow.stage_reports), **(stages or {})}
     writer = FlowWriter(
         request,
-        flow,
+        feed,
         encoder,
         options,
         registry_for(request),
@@ -136,7 +142,7 @@ async def _stream(
         stages=stages,
         resumed_from=resumed_from,
     )
-    return await writer.run()
+    return writer.run()
 
 
 async def sse(
@@ -188,7 +194,7 @@ async def sse(
     elif resume is not None and (last_id is not None or source is None):
         source = _resumed(resume, last_id, request)
     assert source is not None  # given, or made by the hook: checked above
-    return await _stream(
+    return await _writer(
         request,
         source,
         encoder,
@@ -249,7 +255,7 @@ async def ndjson(
     seconds of silence (opt-in: your clients must know to skip it).
     """
     encoder = NDJSON(default=default, keepalive=keepalive)
-    return await _stream(request, source, encoder, options=options, headers=headers, stages=stages)
+    return await _writer(request, source, encoder, options=options, headers=headers, stages=stages)
 
 
 async def raw(
@@ -262,6 +268,6 @@ async def raw(
     stages: Mapping[str, HasStatistics] | None = None,
 ) -> web.StreamResponse:
     """Stream ``bytes`` (or ``str``, UTF-8) items as they are, as a chunked body."""
-    return await _stream(
+    return await _writer(
         request, source, Raw(media_type), options=options, headers=headers, stages=stages
     )

@@ -164,7 +164,8 @@ async def test_metrics(demo_server: Served, session: aiohttp.ClientSession) -> N
     assert metrics["ended"]["completed"] == 1 and metrics["ended"]["failed"] == 1
     assert metrics["items_sent"] == 7 and metrics["bytes_sent"] > 0
     assert set(metrics["ended"]) == {
-        "completed", "failed", "client_gone", "timeout", "shutdown", "cancelled",
+        "completed", "failed", "client_error", "client_gone", "server_closed", "timeout",
+        "shutdown", "cancelled",
     }  # fmt: skip
 
 

@@ -61,7 +61,7 @@ async def test_error_before_the_first_item_is_a_real_status(
             "stream": 1,
         }
     [stats] = await served.wait_ended()
-    assert (stats.reason, stats.headers_sent) == (rw.EndReason.FAILED, False)
+    assert (stats.reason, stats.headers_sent) == (rw.EndReason.CLIENT_ERROR, False)
 
 
 async def test_unmapped_errors_do_not_leak_their_message(

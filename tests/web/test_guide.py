@@ -60,7 +60,7 @@ CHECKS = [
         {"Last-Event-ID": "2"}),
     Check(5, "/prices", 204, b"", {"Last-Event-ID": "4"}),
     Check(5, "/prices", 400,
-        b'{"error": "malformed Last-Event-ID \'x\': invalid literal for int() with base 10: '
+        b'{"error": "rejected Last-Event-ID \'x\': invalid literal for int() with base 10: '
         b'\'x\'", "status": 400, "type": "InvalidLastEventId", "stream": 1}',
         {"Last-Event-ID": "x"}),
     Check(6, "/live", 200,

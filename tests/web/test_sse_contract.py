@@ -109,9 +109,9 @@ async def test_a_malformed_last_event_id_is_400(
         assert response.status == 400
         body = await response.json()
     assert body["type"] == "InvalidLastEventId"
-    assert body["error"].startswith("malformed Last-Event-ID 'forty'")
+    assert body["error"].startswith("rejected Last-Event-ID 'forty'")
     [stats] = await served.wait_ended()
-    assert (stats.reason, stats.status) == (rw.EndReason.FAILED, 400)
+    assert (stats.reason, stats.status) == (rw.EndReason.CLIENT_ERROR, 400)
 
 
 async def test_id_event_and_multiline_data_reach_the_browser_as_sent(
