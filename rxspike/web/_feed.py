@@ -230,8 +230,7 @@ def feed_for(source: Source[T], push_capacity: int) -> tuple[Feed[T], Flowable[T
     Raises:
         TypeError: ``source`` is none of the kinds ``as_flowable`` takes.
     """
-    if not isinstance(source, (Flowable, Observable)) and hasattr(source, "__aiter__"):
-        iterable: AsyncIterable[T] = source
-        return IteratorFeed(iterable), None
+    if isinstance(source, AsyncIterable) and not isinstance(source, (Flowable, Observable)):
+        return IteratorFeed(source), None
     flow = as_flowable(source, push_capacity)
     return FlowFeed(flow), flow
