@@ -20,10 +20,11 @@ from click.testing import CliRunner
 from rxspike.cli import main
 from rxspike.harness import load_scenarios
 from rxspike.harness.runner import RunConfig, Runner
+from rxspike.harness.scenario import BUILTIN
 
 pytest.importorskip("memray")
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIOS = BUILTIN
 PNG = b"\x89PNG\r\n\x1a\n"
 ALL = ("pull", "push-buffer", "push-throttle", "push-unbounded", "async-iterator")
 

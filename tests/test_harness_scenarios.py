@@ -25,9 +25,9 @@ from rxspike.harness.report import (
     write_report,
 )
 from rxspike.harness.runner import RunConfig, plan
-from rxspike.harness.scenario import Scenario, Variant
+from rxspike.harness.scenario import BUILTIN, Scenario, Variant
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIOS = BUILTIN
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -5,8 +5,13 @@ A scenario says what the demo server streams (the ``/stream`` query), how the cl
 with every key and its default::
 
     title = "LLM-like token stream"          # one line for tables
-    description = "..."                      # a paragraph for the report
+    description = "{clients.count} clients"  # a paragraph for the report; {stream.x} and
+                                             #   {clients.x} placeholders are filled from the
+                                             #   scenario as it runs, so --quick reads true
     order = 1                                # position in listings and reports
+    repeats = 0                              # > 0: timing passes in a full run (behaviour
+                                             #   scenarios that rank nothing: 2)
+    soak = false                             # true: only `run --soak` runs it
 
     [stream]                                 # the /stream query, per client
     format = "sse"                           # sse | ndjson | bytes
@@ -14,6 +19,8 @@ with every key and its default::
     size = 16                                # payload bytes per item
     interval_ms = 10.0                       # producer pause between items (0: flat out)
     fail_after = 0                           # > 0: the source fails after this many items
+    drop_after = 0                           # > 0: the server drops each connection after
+                                             #   this many items (resume scenarios)
 
     capacity = 0                             # push-buffer/-throttle buffer (0: server's)
     rate = 0.0                               # push-throttle items/s (0: server's)
@@ -29,9 +36,12 @@ with every key and its default::
     read_for_s = 0.0                         # > 0: leave after this long (slow readers)
     disconnect_fraction = 0.0                # this share of the clients leaves early...
     disconnect_after = 0                     # ...after receiving this many items
+    resume = false                           # reconnect with Last-Event-ID after a drop
+    run_for_s = 0.0                          # > 0 (soaks): keep connecting new crowds
+                                             #   for this long
 
     [approaches]
-    run = ["pull", "push-buffer", ...]       # default: all five
+    run = ["pull", "push-buffer", ...]       # default: rxspike's five; peers by name
     overflow = ["drop-oldest", ...]          # push-buffer strategies (default: drop-oldest)
 
     [sweep]                                  # optional extra memory passes:
@@ -64,6 +74,11 @@ T = TypeVar("T")
 
 #: The five designs the demo server offers, in report order.
 APPROACHES = ("pull", "push-buffer", "push-throttle", "push-unbounded", "async-iterator")
+#: What a team would use instead, each served by its own process (SSE only): a competent
+#: hand-written aiohttp handler, aiohttp-sse, and sse-starlette on uvicorn.
+PEERS = ("aiohttp-handler", "aiohttp-sse", "sse-starlette")
+#: Every approach a scenario may name.
+ALL_APPROACHES = APPROACHES + PEERS
 #: Stream formats the demo server speaks.
 FORMATS = ("sse", "ndjson", "bytes")
 #: The push-buffer strategy used when a scenario names none.
@@ -97,6 +112,18 @@ class StreamSpec:
     rate: float = 0.0
     #: push-throttle's token-bucket burst, items (0: the server's default).
     burst: int = 0
+    #: When > 0, the server closes each connection after this many items (``drop_after``).
+    drop_after: int = 0
+
+    @property
+    def duration_s(self) -> float:
+        """How long a paced stream lasts at its nominal rate (0 for ``interval_ms = 0``)."""
+        return self.count * self.interval_ms / 1000.0
+
+    @property
+    def total_mib(self) -> float:
+        """Payload of one whole stream, in MiB."""
+        return self.count * self.size / 2**20
 
     @property
     def nominal_items_per_s(self) -> float:
@@ -124,6 +151,8 @@ class StreamSpec:
             query["overflow"] = overflow
         if self.fail_after > 0:
             query["fail_after"] = str(self.fail_after)
+        if self.drop_after > 0:
+            query["drop_after"] = str(self.drop_after)
         if approach in ("push-buffer", "push-throttle") and self.capacity > 0:
             query["capacity"] = str(self.capacity)
         if approach == "push-throttle":
@@ -155,6 +184,16 @@ class ClientSpec:
     disconnect_fraction: float = 0.0
     #: Items an early-leaving client receives before it disconnects.
     disconnect_after: int = 0
+    #: After the server dropped the connection, reconnect with ``Last-Event-ID`` (as
+    #: ``EventSource`` does) until the stream ends cleanly.
+    resume: bool = False
+    #: When > 0 (soaks), new crowds of ``count`` clients keep connecting for this long.
+    run_for_s: float = 0.0
+
+    @property
+    def disconnect_percent(self) -> int:
+        """``disconnect_fraction`` as a whole percentage, for descriptions."""
+        return round(self.disconnect_fraction * 100)
 
     def start_delay(self, index: int) -> float:
         """Seconds after the pass starts that client ``index`` connects.
@@ -252,6 +291,17 @@ class Scenario:
     quick_overrides: Mapping[str, Any] = field(default_factory=dict)
     #: Where the scenario came from (None when built in code).
     path: Path | None = None
+    #: Soaks run only under ``rxspike scenarios run --soak``.
+    soak: bool = False
+    #: Timing passes in a full run (0: the runner's default). Behaviour scenarios that rank
+    #: nothing by speed (disconnects, failures, resume) ask for fewer.
+    repeats: int = 0
+
+    @property
+    def prose(self) -> str:
+        """The description with its ``{stream.x}`` / ``{clients.x}`` placeholders filled in
+        from this scenario (so a ``--quick`` report describes the quick workload)."""
+        return self.description.format(stream=self.stream, clients=self.clients)
 
     def variants(self) -> list[Variant]:
         """Every approach variant this scenario runs, push-buffer once per strategy."""
@@ -295,6 +345,8 @@ class Scenario:
             "title": self.title,
             "description": self.description,
             "order": self.order,
+            "soak": self.soak,
+            "repeats": self.repeats,
             "stream": dataclasses.asdict(self.stream),
             "clients": dataclasses.asdict(self.clients),
             "approaches": {"run": list(self.approaches), "overflow": list(self.overflow)},
@@ -305,7 +357,9 @@ class Scenario:
     def from_dict(cls, data: Mapping[str, Any], *, name: str, path: Path | None = None) -> Scenario:
         """Validate a parsed file; raises :class:`ScenarioError` naming the bad key."""
         where = str(path) if path is not None else name
-        known = {"title", "description", "order", "stream", "clients", "approaches", "sweep"}
+        known = {"title", "description", "order", "soak", "repeats", "stream", "clients"}
+        known |= {"approaches"}
+        known |= {"sweep"}
         _reject_unknown(data, known | {"quick", "name"}, where, "")
         stream = _build(StreamSpec, data.get("stream", {}), where, "stream")
         clients = _build(ClientSpec, data.get("clients", {}), where, "clients")
@@ -337,9 +391,14 @@ class Scenario:
         _reject_unknown(approaches_table, {"run", "overflow"}, where, "approaches.")
         approaches = tuple(approaches_table.get("run", APPROACHES))
         for approach in approaches:
-            if approach not in APPROACHES:
+            if approach not in ALL_APPROACHES:
                 raise ScenarioError(
-                    f"{where}: approaches.run has {approach!r}; known: {', '.join(APPROACHES)}"
+                    f"{where}: approaches.run has {approach!r}; known: {', '.join(ALL_APPROACHES)}"
+                )
+            if approach in PEERS and stream.format != "sse":
+                raise ScenarioError(
+                    f"{where}: approaches.run has the peer {approach!r}, which speaks SSE "
+                    f"only; stream.format is {stream.format!r}"
                 )
         overflow = tuple(approaches_table.get("overflow", (DEFAULT_OVERFLOW,)))
         if not overflow:
@@ -352,7 +411,15 @@ class Scenario:
         quick = data.get("quick", {})
         if not isinstance(quick, Mapping):
             raise ScenarioError(f"{where}: [quick] must be a table")
-        return cls(
+        if clients.resume and stream.drop_after <= 0:
+            raise ScenarioError(f"{where}: clients.resume needs stream.drop_after > 0")
+        soak = data.get("soak", False)
+        if not isinstance(soak, bool):
+            raise ScenarioError(f"{where}: soak must be true or false, got {soak!r}")
+        repeats = data.get("repeats", 0)
+        if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 0:
+            raise ScenarioError(f"{where}: repeats must be an integer >= 0, got {repeats!r}")
+        built = cls(
             name=name,
             title=str(data.get("title", name)),
             description=str(data.get("description", "")).strip(),
@@ -365,7 +432,17 @@ class Scenario:
             sweep_clients=sweep_clients,
             quick_overrides=dict(quick),
             path=path,
+            soak=soak,
+            repeats=repeats,
         )
+        try:
+            built.prose  # noqa: B018 - a placeholder naming no field fails here, not in a report
+        except (AttributeError, KeyError, IndexError, ValueError) as error:
+            raise ScenarioError(
+                f"{where}: description has a bad placeholder ({error}); use {{stream.FIELD}} "
+                "or {clients.FIELD} with the fields of [stream] and [clients]"
+            ) from error
+        return built
 
 
 def _reject_unknown(data: Mapping[str, Any], known: set[str], where: str, prefix: str) -> None:
@@ -387,7 +464,7 @@ def _build(cls: type[T], data: Any, where: str, section: str) -> T:
         value = given
         if kind is float and isinstance(given, int) and not isinstance(given, bool):
             value = float(given)
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise ScenarioError(f"{where}: {section}.{key} must be {kind.__name__}, got {given!r}")
         values[key] = value
     return cls(**values)
@@ -406,8 +483,12 @@ def load_scenario(path: str | Path) -> Scenario:
     return Scenario.from_dict(data, name=path.stem, path=path)
 
 
-def load_scenarios(directory: str | Path) -> list[Scenario]:
-    """Every ``*.toml`` in ``directory``, in their ``order``."""
+#: The scenarios that ship with the package (``rxspike scenarios list`` without ``--dir``).
+BUILTIN = Path(__file__).resolve().parent / "scenarios"
+
+
+def load_scenarios(directory: str | Path = BUILTIN) -> list[Scenario]:
+    """Every ``*.toml`` in ``directory`` (default: the packaged ones), in their ``order``."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ScenarioError(f"{directory}: no such scenario directory")
@@ -415,12 +496,15 @@ def load_scenarios(directory: str | Path) -> list[Scenario]:
     return sorted(scenarios, key=lambda s: (s.order, s.name))
 
 
-def select(scenarios: Iterable[Scenario], names: Iterable[str]) -> list[Scenario]:
-    """The scenarios with these names (all of them when ``names`` is empty)."""
+def select(
+    scenarios: Iterable[Scenario], names: Iterable[str], *, soak: bool = False
+) -> list[Scenario]:
+    """The scenarios with these names; when ``names`` is empty, every scenario that is not a
+    soak (``soak=False``) or every soak (``soak=True``)."""
     pool = list(scenarios)
     wanted = list(names)
     if not wanted:
-        return pool
+        return [s for s in pool if s.soak == soak]
     by_name = {s.name: s for s in pool}
     missing = [name for name in wanted if name not in by_name]
     if missing:

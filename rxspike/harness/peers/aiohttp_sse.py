@@ -1,0 +1,30 @@
+"""Peer: aiohttp-sse's ``sse_response``, written the way its README shows.
+
+One task per stream: the handler iterates the source and sends each event. Nothing more is
+added on purpose: no disconnect watcher, no error frame, no shutdown hook; what aiohttp-sse
+does about those is what the harness measures.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp_sse import sse_response
+
+from ._source import BadQuery, StreamQuery, async_iterator_source
+
+
+async def stream_handler(request: web.Request) -> web.StreamResponse:
+    try:
+        query = StreamQuery.parse(request.query)
+    except BadQuery as error:
+        raise web.HTTPBadRequest(text=str(error)) from error
+    async with sse_response(request) as response:
+        async for seq, data in async_iterator_source(query):
+            await response.send(data, id=str(seq))
+    return response
+
+
+def create_app() -> web.Application:
+    app = web.Application()
+    app.router.add_get("/stream", stream_handler)
+    return app
