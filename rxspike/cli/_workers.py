@@ -21,9 +21,9 @@ WORKER_CLASS = "aiohttp.GunicornWebWorker"
 
 async def demo_app() -> web.Application:
     """Each worker's application, built after the fork, on the worker's own loop."""
-    from ..web.demo import create_app
+    from ..demo import make_app
 
-    return create_app()
+    return make_app()
 
 
 class DemoServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints

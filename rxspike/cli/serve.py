@@ -47,7 +47,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
     from aiohttp import web
 
-    from ..web.demo import create_app
+    from ..demo import make_app
 
     click.echo(where)
-    web.run_app(create_app(), host=host, port=port, print=None)
+    web.run_app(make_app(), host=host, port=port, print=None)

@@ -1,6 +1,6 @@
 """The scenario harness: push-vs-pull streaming designs under load, measured with memray.
 
-Layers: it drives the demo server of :mod:`rxspike.web` (started in its own process by
+Layers: it drives the demo server of :mod:`rxspike.demo` (started in its own process by
 :mod:`rxspike.harness.server`) with a load generator in a third process
 (:mod:`rxspike.harness.worker`); it never imports the CLI.
 
@@ -11,8 +11,9 @@ Layers: it drives the demo server of :mod:`rxspike.web` (started in its own proc
 - :mod:`~rxspike.harness.report`: metrics.json → REPORT.md, plots, index.html.
 """
 
+from rxspike.demo import APPROACHES
+
 from .scenario import (
-    APPROACHES,
     Scenario,
     ScenarioError,
     Variant,

@@ -8,7 +8,6 @@ uvicorn is imported here only, so the demo never needs it.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import signal
 import time
@@ -91,20 +90,16 @@ async def _respond(send: Send, status: int, body: bytes) -> None:
 
 async def serve_asgi(
     app: App,
-    app_spec: str,
+    probe: Any,
     host: str,
     port: int,
     *,
     ready: Callable[[int], None],
     shutdown_timeout: float,
-) -> Any:
+) -> None:
     """Serve an ASGI app under uvicorn with the probe until SIGTERM/SIGINT."""
     import uvicorn
 
-    from .server import HarnessProbe
-
-    probe = HarnessProbe()
-    probe.wrapped = _install(probe, app_spec)
     config = uvicorn.Config(
         AsgiProbe(app, probe),
         host=host,
@@ -134,13 +129,3 @@ async def serve_asgi(
         await serving
     finally:
         await probe.stop_sampling()
-    return probe
-
-
-def _install(probe: Any, app_spec: str) -> list[str]:
-    from ._finalizers import install
-
-    wrapped: list[str] = install(
-        importlib.import_module(app_spec.partition(":")[0]), probe.finalizers
-    )
-    return wrapped

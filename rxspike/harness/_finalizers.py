@@ -1,10 +1,9 @@
 """Noticing when each stream's *source* was released: the finalizer probe.
 
-The demo server builds each stream's source with a factory per approach (``pull_source``,
-``push_source``, ``async_iterator_source`` in :mod:`rxspike.web.demo`); the handler looks
-them up as module globals on every request. The harness's server launcher replaces those
-globals with wrappers that hand out the same sources, wrapped so that the moment the source
-is released is recorded:
+The demo application builds each stream's source with the factories it was given
+(:class:`rxspike.demo.Sources`: ``pull``, ``push``, ``async_iterator``). The harness's server
+launcher hands it wrappers of the demo's own factories (:func:`wrap_sources`) that return the
+same sources, wrapped so that the moment the source is released is recorded:
 
 - a Flowable (pull): its subscription was cancelled, or it completed or failed;
 - an Observable (the push designs): the disposable of its subscription was disposed, which
@@ -21,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -30,6 +30,7 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 
 from rxspike.core import Flowable, Subscriber, Subscription
+from rxspike.demo import Sources
 
 #: The client id of the request being handled (set by the launcher's middleware).
 CURRENT_CLIENT: contextvars.ContextVar[str] = contextvars.ContextVar("rxspike_client", default="")
@@ -158,20 +159,15 @@ def wrap_async_generator_factory(
     return wrapped
 
 
-#: Demo factories the probe wraps, by kind.
-WRAPPERS: dict[str, Callable[[Any, FinalizerLog], Any]] = {
-    "pull_source": wrap_flowable_factory,
-    "push_source": wrap_observable_factory,
-    "async_iterator_source": wrap_async_generator_factory,
-}
+def wrap_sources(sources: Sources, log: FinalizerLog) -> Sources:
+    """``sources`` with each factory wrapped to record its sources' release in ``log``."""
+    return dataclasses.replace(
+        sources,
+        pull=wrap_flowable_factory(sources.pull, log),
+        push=wrap_observable_factory(sources.push, log),
+        async_iterator=wrap_async_generator_factory(sources.async_iterator, log),
+    )
 
 
-def install(module: Any, log: FinalizerLog) -> list[str]:
-    """Wrap the factories ``module`` has; returns the names wrapped."""
-    wrapped = []
-    for name, wrap in WRAPPERS.items():
-        factory = getattr(module, name, None)
-        if callable(factory):
-            setattr(module, name, wrap(factory, log))
-            wrapped.append(name)
-    return wrapped
+#: The factories :func:`wrap_sources` wraps (the names ``/_harness/requests`` reports).
+WRAPPED = ("pull", "push", "async_iterator")

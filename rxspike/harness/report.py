@@ -188,7 +188,7 @@ def _flamegraph_links(scenario: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def approach_sources(app: str = "rxspike.web.demo:create_app") -> dict[str, str]:
+def approach_sources(app: str = "rxspike.demo:make_app") -> dict[str, str]:
     """The code of each approach in the app's module (its ``approach_sources()``), for
     quoting; empty if it has none. The runner stores it in ``metrics.json``, so a report
     quotes the code that ran, not the code that is installed when it is redrawn."""

@@ -70,17 +70,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rxspike.demo.names import APPROACHES, FORMATS
+
 T = TypeVar("T")
 
-#: The five designs the demo server offers, in report order.
-APPROACHES = ("pull", "push-buffer", "push-throttle", "push-unbounded", "async-iterator")
 #: What a team would use instead, each served by its own process (SSE only): a competent
 #: hand-written aiohttp handler, aiohttp-sse, and sse-starlette on uvicorn.
 PEERS = ("aiohttp-handler", "aiohttp-sse", "sse-starlette")
-#: Every approach a scenario may name.
+#: Every approach a scenario may name: the demo's five (``APPROACHES``), then the peers.
 ALL_APPROACHES = APPROACHES + PEERS
-#: Stream formats the demo server speaks.
-FORMATS = ("sse", "ndjson", "bytes")
 #: The push-buffer strategy used when a scenario names none.
 DEFAULT_OVERFLOW = "drop-oldest"
 

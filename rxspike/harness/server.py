@@ -1,7 +1,7 @@
 """Run the demo server for the harness, optionally under a memray Tracker.
 
 ``python -m rxspike.harness.server --port 0 [--memray out.bin] [--stats out.json]`` imports
-the demo application from :mod:`rxspike.web`, adds two things the harness needs, and serves
+the demo application from :mod:`rxspike.demo`, adds two things the harness needs, and serves
 it on 127.0.0.1 until SIGTERM or SIGINT:
 
 - an event-loop lag sampler: a task that sleeps :data:`LAG_INTERVAL_S` and records how much
@@ -10,9 +10,10 @@ it on 127.0.0.1 until SIGTERM or SIGINT:
 - per-request records of ``/stream`` requests: the client's id (the load generator's
   ``X-Rxspike-Client`` header), when the handler started and when it ended (returned, raised
   or was cancelled);
-- the finalizer probe (:mod:`rxspike.harness._finalizers`): when the demo app's module has
-  the source factories, they are wrapped so that each request's record also says when its
-  source was released (cancelled, disposed, closed or ended).
+- the finalizer probe (:mod:`rxspike.harness._finalizers`): when the app factory takes a
+  ``sources`` argument (the demo's :func:`rxspike.demo.make_app` does), it is given the demo's
+  source factories wrapped so that each request's record also says when its source was
+  released (cancelled, disposed, closed or ended).
 
 - a resident-set sampler (every :data:`RSS_EVERY` lag samples), for peak RSS per pass;
 - ``GET /_harness/usage``: the process's CPU time, RSS, open file descriptors, asyncio
@@ -31,7 +32,7 @@ runs inside ``memray.Tracker(destination=FileDestination(path, overwrite=True))`
 ``gc.collect()`` runs before the Tracker exits so reference cycles do not show as leaks.
 With ``--stats`` the lag samples and request records are written there at shutdown.
 
-The harness imports the web layer; it never imports the CLI.
+The harness imports the demo and the web layer; it never imports the CLI.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import asyncio
 import contextlib
 import gc
 import importlib
+import inspect
 import json
 import os
 import signal
@@ -53,7 +55,15 @@ from typing import Any
 
 from aiohttp import web
 
-from ._finalizers import CURRENT_CLIENT, FinalizerLog, install
+from rxspike.demo import Sources
+
+from ._finalizers import (
+    CURRENT_CLIENT,
+    WRAPPED,
+    FinalizerLog,
+    wrap_async_generator_factory,
+    wrap_sources,
+)
 from .loadgen import CLIENT_HEADER
 
 #: How often the lag sampler wakes up.
@@ -102,24 +112,47 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 #: The demo application's factory, as ``module:callable``.
-DEFAULT_APP = "rxspike.web.demo:create_app"
+DEFAULT_APP = "rxspike.demo:make_app"
 
 
-def load_app(spec: str = DEFAULT_APP) -> Any:
-    """Build the application that ``module:callable`` names (the demo server by default):
-    an aiohttp ``Application``, or an ASGI application (any other callable)."""
-    module_name, _, attribute = spec.partition(":")
-    module = importlib.import_module(module_name)
-    factory = getattr(module, attribute or "create_app", None)
-    if not callable(factory):
-        raise RuntimeError(f"{spec}: no such callable; expected module:factory")
-    app = factory()
+def load_app(spec: str = DEFAULT_APP, sources: Sources | None = None, probe: Any = None) -> Any:
+    """Build the application that ``module:callable`` names (the demo server by default).
+
+    A factory that takes ``sources`` (the demo's) is given ``sources``; one that takes
+    ``source`` (a peer's) is given the peers' async generator factory, wrapped by the
+    ``probe``'s finalizer log when there is one. The result is an aiohttp ``Application`` or
+    an ASGI application (any other callable: the sse-starlette peer)."""
+    factory = _factory(spec)
+    parameters = inspect.signature(factory).parameters
+    if "sources" in parameters and sources is not None:
+        app = factory(sources=sources)
+    elif "source" in parameters and probe is not None:
+        from .peers._source import async_iterator_source
+
+        probe.wrapped = ["async_iterator"]
+        app = factory(source=wrap_async_generator_factory(async_iterator_source, probe.finalizers))
+    else:
+        app = factory()
     if not isinstance(app, web.Application) and not callable(app):
         raise RuntimeError(
             f"{spec} returned {type(app).__name__}, neither an aiohttp Application nor an "
             "ASGI application"
         )
     return app
+
+
+def _factory(spec: str) -> Callable[..., Any]:
+    module_name, _, attribute = spec.partition(":")
+    module = importlib.import_module(module_name)
+    factory: object = getattr(module, attribute or "make_app", None)
+    if not callable(factory):
+        raise RuntimeError(f"{spec}: no such callable; expected module:factory")
+    return factory
+
+
+def takes_sources(spec: str) -> bool:
+    """Whether the app factory ``spec`` names takes the demo's source factories."""
+    return "sources" in inspect.signature(_factory(spec)).parameters
 
 
 class HarnessProbe:
@@ -138,10 +171,13 @@ class HarnessProbe:
         self.wrapped: list[str] = []
         self._task: asyncio.Task[None] | None = None
 
-    def install(self, app: web.Application, app_module: Any = None) -> None:
-        """Add the middleware, the two routes, the sampler's hooks and the finalizer probe."""
-        if app_module is not None:
-            self.wrapped = install(app_module, self.finalizers)
+    def sources(self) -> Sources:
+        """The demo's source factories, wrapped to record each source's release."""
+        self.wrapped = list(WRAPPED)
+        return wrap_sources(Sources(), self.finalizers)
+
+    def install(self, app: web.Application) -> None:
+        """Add the middleware, the two routes and the sampler's hooks."""
         app.middlewares.append(self._middleware)
         app.router.add_get("/_harness/requests", self._requests_view)
         app.router.add_get("/_harness/lag", self._lag_view)
@@ -268,16 +304,14 @@ async def serve(
     host: str, port: int, ready: Callable[[int], None], app_spec: str = DEFAULT_APP
 ) -> HarnessProbe:
     """Serve the app with the probe until SIGTERM/SIGINT; returns the probe."""
-    app = load_app(app_spec)
+    probe = HarnessProbe()
+    app = load_app(app_spec, probe.sources() if takes_sources(app_spec) else None, probe)
     if not isinstance(app, web.Application):
         from ._asgi import serve_asgi
 
-        asgi_probe: HarnessProbe = await serve_asgi(
-            app, app_spec, host, port, ready=ready, shutdown_timeout=SHUTDOWN_TIMEOUT_S
-        )
-        return asgi_probe
-    probe = HarnessProbe()
-    probe.install(app, importlib.import_module(app_spec.partition(":")[0]))
+        await serve_asgi(app, probe, host, port, ready=ready, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        return probe
+    probe.install(app)
     runner = web.AppRunner(
         app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None
     )

@@ -15,7 +15,7 @@ and for a stream a browser resumes after a reconnect::
 and a graceful shutdown.
 
 Imports the demand core, the operators and the bridges; nothing above them. The demo server
-(``rxspike serve``) lives in :mod:`rxspike.web.demo`.
+(``rxspike serve``) sits on top of it, in :mod:`rxspike.demo`.
 """
 
 from ._disconnect import POLL_INTERVAL

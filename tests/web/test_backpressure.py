@@ -13,7 +13,7 @@ from aiohttp import web
 
 import rxspike
 import rxspike.web as rw
-from rxspike.web import demo
+from rxspike import demo
 
 from .._support import spy
 from .conftest import ServeFactory
@@ -44,7 +44,7 @@ async def read_slowly(url: str, params: dict[str, str]) -> list[int]:
 @pytest.mark.limit_memory("2 MB")
 @pytest.mark.parametrize("handler_cancellation", [False], ids=["production"])
 async def test_slow_reader_keeps_server_memory_bounded(serve: ServeFactory) -> None:
-    served = await serve(app=demo.create_app())
+    served = await serve(app=demo.make_app())
     params = {
         "format": "ndjson",
         "count": str(SLOW_COUNT),

@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from click.testing import CliRunner
 
+from rxspike import demo
 from rxspike.cli import main
-from rxspike.web import demo
 
 from .conftest import Served, ServeFactory, read_all
 
@@ -41,7 +41,7 @@ def sequence_numbers(fmt: str, body: bytes, size: int) -> list[int]:
 
 @pytest.fixture
 async def demo_server(serve: ServeFactory) -> Served:
-    return await serve(app=demo.create_app())
+    return await serve(app=demo.make_app())
 
 
 async def get(

@@ -10,14 +10,14 @@ import os
 import aiohttp
 import pytest
 
-from rxspike.web import demo
+from rxspike import demo
 
 from .conftest import Served, ServeFactory, read_all
 
 
 @pytest.fixture
 async def demo_server(serve: ServeFactory) -> Served:
-    return await serve(app=demo.create_app())
+    return await serve(app=demo.make_app())
 
 
 @pytest.mark.parametrize("approach", demo.APPROACHES)

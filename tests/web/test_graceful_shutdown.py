@@ -23,14 +23,14 @@ from .conftest import read_all
 SERVER = """
 import json, socket, sys
 from aiohttp import web
-from rxspike.web.demo import create_app
+from rxspike.demo import make_app
 
 sock = socket.socket()
 sock.bind(("127.0.0.1", 0))
 sock.listen(512)
 print(json.dumps({"port": sock.getsockname()[1]}), flush=True)
 web.run_app(
-    create_app(), sock=sock, print=None, access_log=None, shutdown_timeout=60,
+    make_app(), sock=sock, print=None, access_log=None, shutdown_timeout=60,
     handler_cancellation=sys.argv[1] == "True",
 )
 print(json.dumps({"exited": True}), flush=True)

@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from rxspike.web import EndReason, demo
+from rxspike import demo
+from rxspike.web import EndReason
 
 from .browser import Page, chromium, chromium_path
 from .conftest import ServeFactory
@@ -68,7 +69,7 @@ async def test_live_page_resumes_after_the_server_drops_the_connection(
     serve: ServeFactory, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     executable = chromium_path()
-    served = await serve(app=demo.create_app())
+    served = await serve(app=demo.make_app())
     async with session.get(served.url + "/") as index:
         assert index.status == 200 and index.content_type == "text/html"
     async with chromium(executable, tmp_path / "profile") as page:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 import rxspike
 import rxspike.web as rw
-from rxspike.web import demo
+from rxspike import demo
 
 from ._sse import parse
 from .conftest import Served, ServeFactory, read_all
@@ -176,7 +176,7 @@ async def test_a_selector_giving_a_bad_id_fails_the_stream_with_the_reason_logge
 
 @pytest.fixture
 async def demo_server(serve: ServeFactory) -> Served:
-    return await serve(app=demo.create_app())
+    return await serve(app=demo.make_app())
 
 
 def demo_ids(body: bytes) -> list[int]:

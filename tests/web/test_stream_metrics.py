@@ -16,8 +16,8 @@ from reactivex.disposable import Disposable
 
 import rxspike
 import rxspike.web as rw
+from rxspike import demo
 from rxspike.operators import Overflow
-from rxspike.web import demo
 
 from .conftest import ServeFactory, eventually
 
@@ -121,7 +121,7 @@ async def test_lag_shows_a_client_falling_behind(serve: ServeFactory) -> None:
 async def test_demo_metrics_shows_each_stream(
     serve: ServeFactory, session: aiohttp.ClientSession
 ) -> None:
-    served = await serve(app=demo.create_app())
+    served = await serve(app=demo.make_app())
     base = f"{served.url}/stream?format=sse&size=32"
     async with session.get(
         f"{base}&count=1000&interval_ms=20&approach=push-buffer&overflow=drop-oldest&capacity=2",

@@ -1,22 +1,25 @@
 """The peers' source: the demo's items as an async generator, and the query that shapes it.
 
-The items are the demo server's (``rxspike.web.demo``) byte for byte: event ``seq`` carries
-``id: seq`` and a payload of ``size`` characters that starts with ``seq``. A peer module
-imports :func:`async_iterator_source` and calls it by its module-level name on every
-request, so the harness's finalizer probe can wrap it there and see when each source is
-closed.
+The items are the demo server's (:mod:`rxspike.demo`) byte for byte: event ``seq`` carries
+``id: seq`` and a payload of ``size`` characters that starts with ``seq``. Each peer's
+``create_app(source=...)`` takes the factory (default :func:`async_iterator_source`), so the
+harness can hand in one wrapped by its finalizer probe and see when each source is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 
 #: Bounds that keep one request from taking a peer down (as the demo's).
 MAX_COUNT = 10_000_000
 MIN_SIZE, MAX_SIZE = 16, 1024 * 1024
 MAX_INTERVAL_MS = 60_000.0
+
+
+#: What a peer calls once per request to get its events.
+Source = Callable[["StreamQuery"], AsyncGenerator[tuple[int, str]]]
 
 
 class SourceFailed(Exception):

@@ -26,7 +26,7 @@ from collections.abc import AsyncGenerator
 
 from aiohttp import web
 
-from ._source import BadQuery, StreamQuery, async_iterator_source
+from ._source import BadQuery, Source, StreamQuery, async_iterator_source
 
 #: Frames the producer may get ahead of the socket.
 QUEUE_ITEMS = 64
@@ -37,6 +37,7 @@ WATCH_S = 0.25
 
 log = logging.getLogger(__name__)
 STOPPING = web.AppKey("stopping", asyncio.Event)
+SOURCE: web.AppKey[Source] = web.AppKey("source")
 _END = object()
 
 
@@ -63,7 +64,7 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
         query = StreamQuery.parse(request.query)
     except BadQuery as error:
         raise web.HTTPBadRequest(text=str(error)) from error
-    source = async_iterator_source(query)
+    source = request.app[SOURCE](query)
     try:
         seq, data = await anext(source)
     except StopAsyncIteration:
@@ -118,8 +119,9 @@ async def _stop_streams(app: web.Application) -> None:
     app[STOPPING].set()
 
 
-def create_app() -> web.Application:
+def create_app(source: Source = async_iterator_source) -> web.Application:
     app = web.Application()
+    app[SOURCE] = source
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(_stop_streams)
     app.router.add_get("/stream", stream_handler)

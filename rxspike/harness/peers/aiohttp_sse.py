@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from ._source import BadQuery, StreamQuery, async_iterator_source
+from ._source import BadQuery, Source, StreamQuery, async_iterator_source
 
 
 async def stream_handler(request: web.Request) -> web.StreamResponse:
@@ -19,12 +19,16 @@ async def stream_handler(request: web.Request) -> web.StreamResponse:
     except BadQuery as error:
         raise web.HTTPBadRequest(text=str(error)) from error
     async with sse_response(request) as response:
-        async for seq, data in async_iterator_source(query):
+        async for seq, data in request.app[SOURCE](query):
             await response.send(data, id=str(seq))
     return response
 
 
-def create_app() -> web.Application:
+SOURCE: web.AppKey[Source] = web.AppKey("source")
+
+
+def create_app(source: Source = async_iterator_source) -> web.Application:
     app = web.Application()
+    app[SOURCE] = source
     app.router.add_get("/stream", stream_handler)
     return app

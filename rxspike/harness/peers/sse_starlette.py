@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ._source import BadQuery, StreamQuery, async_iterator_source
+from ._source import BadQuery, Source, StreamQuery, async_iterator_source
 
 
 async def stream_endpoint(request: Request) -> Response:
@@ -26,11 +26,13 @@ async def stream_endpoint(request: Request) -> Response:
         return PlainTextResponse(str(error), status_code=400)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        async for seq, data in async_iterator_source(query):
+        async for seq, data in request.app.state.source(query):
             yield ServerSentEvent(data=data, id=str(seq))
 
     return EventSourceResponse(events())
 
 
-def create_app() -> Starlette:
-    return Starlette(routes=[Route("/stream", stream_endpoint)])
+def create_app(source: Source = async_iterator_source) -> Starlette:
+    app = Starlette(routes=[Route("/stream", stream_endpoint)])
+    app.state.source = source
+    return app

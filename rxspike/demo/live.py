@@ -22,7 +22,7 @@ from aiohttp import web
 @functools.cache
 def page_html() -> str:
     """The page's HTML, read once from the package."""
-    return resources.files("rxspike.web").joinpath("static", "live.html").read_text("utf-8")
+    return resources.files("rxspike.demo").joinpath("static", "live.html").read_text("utf-8")
 
 
 async def live_page(request: web.Request) -> web.Response:
