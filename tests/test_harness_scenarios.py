@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from rxspike.cli import main
-from rxspike.harness import APPROACHES, ScenarioError, load_scenario, load_scenarios
+from rxspike.harness import ScenarioError, load_scenario, load_scenarios
 from rxspike.harness._frames import BytesFrames, NdjsonFrames, SseFrames
 from rxspike.harness.loadgen import ClientRecord
 from rxspike.harness.report import (
@@ -25,7 +25,7 @@ from rxspike.harness.report import (
     write_report,
 )
 from rxspike.harness.runner import RunConfig, plan
-from rxspike.harness.scenario import BUILTIN, Scenario, Variant
+from rxspike.harness.scenario import ALL_APPROACHES, BUILTIN, PEERS, Scenario, Variant, select
 
 SCENARIOS = BUILTIN
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -36,16 +36,26 @@ def scenarios() -> dict[str, Scenario]:
     return {s.name: s for s in load_scenarios(SCENARIOS)}
 
 
-def test_the_seven_workloads_are_declared(scenarios: dict[str, Scenario]) -> None:
+def test_the_workloads_are_declared(scenarios: dict[str, Scenario]) -> None:
     assert set(scenarios) == {
         "llm-tokens",
+        "many-slow-streams",
         "firehose-slow-reader",
         "large-export",
         "bursty-events",
         "many-clients",
         "disconnects",
         "failing-source",
+        "resume",
+        "soak",
     }
+    slow = scenarios["many-slow-streams"]
+    assert slow.clients.count == 1000 and slow.stream.nominal_items_per_s == 50
+    resume = scenarios["resume"]
+    assert resume.clients.resume and 0 < resume.stream.drop_after < resume.stream.count
+    assert resume.stream.query("pull")["drop_after"] == str(resume.stream.drop_after)
+    soak = scenarios["soak"]
+    assert soak.soak and soak.clients.run_for_s >= 600
     llm = scenarios["llm-tokens"]
     assert llm.stream.size <= 64 and llm.stream.interval_ms >= 10 and llm.clients.count >= 50
     firehose = scenarios["firehose-slow-reader"]
@@ -63,11 +73,14 @@ def test_the_seven_workloads_are_declared(scenarios: dict[str, Scenario]) -> Non
     assert 0 < failing.stream.fail_after < failing.stream.count
 
 
-def test_every_scenario_runs_every_approach_and_has_a_quick_version(
+def test_scenarios_run_pull_and_the_peers_where_they_apply_and_have_a_quick_version(
     scenarios: dict[str, Scenario],
 ) -> None:
     for scenario in scenarios.values():
-        assert {v.approach for v in scenario.variants()} == set(APPROACHES), scenario.name
+        approaches = {v.approach for v in scenario.variants()}
+        assert {"pull", "async-iterator"} <= approaches <= set(ALL_APPROACHES), scenario.name
+        if scenario.stream.format != "sse":
+            assert not approaches & set(PEERS), scenario.name
         quick = scenario.quick()
         assert quick.stream.count * quick.clients.count <= (
             scenario.stream.count * scenario.clients.count
@@ -79,7 +92,6 @@ def test_push_buffer_runs_once_per_strategy(scenarios: dict[str, Scenario]) -> N
     labels = [v.label for v in scenarios["firehose-slow-reader"].variants()]
     assert [label for label in labels if label.startswith("push-buffer")] == [
         "push-buffer:drop-oldest",
-        "push-buffer:drop-incoming",
         "push-buffer:error",
     ]
     assert Variant.parse("push-buffer:error") == Variant("push-buffer", "error")
@@ -104,6 +116,13 @@ def test_query_carries_the_approach_and_only_the_relevant_knobs(
         ("[stream]\ncount = 'many'\n", "stream.count must be int"),
         ("[clients]\ncount = 0\n", "clients.count must be at least 1"),
         ("[approaches]\nrun = ['poll']\n", "approaches.run has 'poll'"),
+        (
+            "[stream]\nformat = 'ndjson'\n[approaches]\nrun = ['aiohttp-sse']\n",
+            "the peer 'aiohttp-sse', which speaks SSE only",
+        ),
+        ("description = '{clients.colour} clients'\n", "description has a bad placeholder"),
+        ("[clients]\nresume = true\n", "clients.resume needs stream.drop_after > 0"),
+        ("soak = 'yes'\n", "soak must be true or false"),
         ("[clients]\nread_rate = 0.5\n", "stream.interval_ms must be > 0"),
         ("[stream\n", "not valid TOML"),
     ],
@@ -114,6 +133,26 @@ def test_a_bad_scenario_file_names_the_key(tmp_path: Path, text: str, message: s
     with pytest.raises(ScenarioError, match=message) as caught:
         load_scenario(path)
     assert str(path) in str(caught.value)
+
+
+def test_descriptions_describe_the_workload_that_runs(scenarios: dict[str, Scenario]) -> None:
+    """A --quick report must not say "100 concurrent clients" over a 10-client workload."""
+    llm = scenarios["llm-tokens"]
+    assert "100 concurrent clients" in llm.prose
+    quick = llm.quick()
+    assert quick.clients.count == 10
+    assert "10 concurrent clients" in quick.prose and "100 concurrent" not in quick.prose
+    for scenario in scenarios.values():
+        for version in (scenario, scenario.quick()):
+            assert "{" not in version.prose and version.prose, scenario.name
+            assert f"{version.clients.count} " in version.prose, scenario.name
+
+
+def test_soaks_run_only_when_asked(scenarios: dict[str, Scenario]) -> None:
+    pool = list(scenarios.values())
+    assert "soak" not in {s.name for s in select(pool, [])}
+    assert [s.name for s in select(pool, [], soak=True)] == ["soak"]
+    assert [s.name for s in select(pool, ["soak"])] == ["soak"]
 
 
 def test_frames_survive_any_split() -> None:
@@ -155,9 +194,22 @@ def test_client_accounting() -> None:
 def test_plan_counts_every_step(scenarios: dict[str, Scenario], tmp_path: Path) -> None:
     config = RunConfig([scenarios["large-export"]], tmp_path, approaches=["pull"])
     kinds = [step.kind for step in plan(config)]
-    assert kinds == ["timing"] * 3 + ["memory", "sweep", "sweep", "flamegraph", "report"]
+    assert kinds == ["timing"] * 5 + ["memory", "sweep", "sweep", "flamegraph", "report"]
+    assert config.pass_seconds >= 2.0
+    behaviour = RunConfig([scenarios["disconnects"]], tmp_path, approaches=["pull"])
+    assert [step.kind for step in plan(behaviour)].count("timing") == 2
     quick = RunConfig([scenarios["llm-tokens"]], tmp_path, quick=True, memory=False)
-    assert [step.kind for step in plan(quick)] == ["timing"] * 5 + ["report"]
+    assert [step.kind for step in plan(quick)] == ["timing"] * 6 + ["report"]
+    # --quick renders no flamegraph unless asked for one.
+    small = RunConfig([scenarios["large-export"]], tmp_path, approaches=["pull"], quick=True)
+    assert "flamegraph" not in [step.kind for step in plan(small)]
+    asked = RunConfig(
+        [scenarios["large-export"]], tmp_path, approaches=["pull"], quick=True, flamegraphs=True
+    )
+    assert "flamegraph" in [step.kind for step in plan(asked)]
+    soak = RunConfig([scenarios["soak"]], tmp_path, soak_s=30.0)
+    assert [step.kind for step in plan(soak)] == ["soak"] * 3 + ["report"]
+    assert soak.prepared()[0].clients.run_for_s == 30.0
 
 
 def _fake_metrics() -> dict[str, Any]:

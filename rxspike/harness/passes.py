@@ -151,7 +151,8 @@ def summarize_pass(
             "cleaned": cleaned,
             "cleanup_ms": [round(v, 3) for v in cleanup_ms],
             "handler_ms": [round(v, 3) for v in handler_ms],
-            "streams": len(clients),
+            # Every request is a stream (a resuming client makes several).
+            "streams": max(len(clients), len(result.requests)),
             "handlers_ended": sum(1 for r in result.requests if r.get("ended_at") is not None),
             "handler_outcomes": dict(outcomes),
             "finalized": finalized,
