@@ -188,6 +188,7 @@ def test_the_cli_writes_a_complete_report(tmp_path: Path) -> None:
             str(out),
             "--dir",
             str(SCENARIOS),
+            "--flamegraphs",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -215,20 +216,91 @@ def test_the_cli_writes_a_complete_report(tmp_path: Path) -> None:
     assert not list(out.glob("memray/*.html"))
 
 
+def test_a_quick_run_is_small_and_says_what_it_shows(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        main,
+        ["scenarios", "run", "failing-source", "--quick", "--approach", "pull", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix in (".bin", ".html") and p.name != "index.html"]
+    assert sum(p.stat().st_size for p in files) < 20 * 2**20
+    report = (out / "REPORT.md").read_text()
+    assert "5 clients read an SSE stream" in report  # the quick workload, not the full one
+    assert report.rstrip().splitlines()[-1].startswith("- ")
+    assert "## What this run says" in report and "ranks nothing" in report
+
+
+@pytest.fixture(scope="module")
+def peers(tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, Any]:
+    out = tmp_path_factory.mktemp("peers")
+    chosen = ["pull", "aiohttp-handler", "aiohttp-sse", "sse-starlette"]
+    return _run(out, ["disconnects", "failing-source"], chosen, memory=True)
+
+
+def test_peers_serve_the_same_items_to_the_same_load_generator(
+    peers: Mapping[str, Any],
+) -> None:
+    for scenario in peers.values():
+        for label, entry in scenario["variants"].items():
+            accounting = entry["accounting"]
+            assert accounting["delivered"] == accounting["expected"] > 0, label
+            assert accounting["lost"] == 0 and accounting["out_of_order"] == 0, label
+            assert accounting["finalized"] == accounting["streams"], label
+            assert entry["timing"]["cpu_us_per_item"] > 0, label
+
+
+def test_who_notices_an_idle_disconnect(peers: Mapping[str, Any]) -> None:
+    """aiohttp does not cancel an idle handler: aiohttp-sse finds out at its next write (the
+    stream's next item, 1 s later); the hand-written handler's watcher and rxspike's find
+    out within their 250 ms poll; sse-starlette listens for http.disconnect."""
+    variants = peers["disconnects"]["variants"]
+    interval = peers["disconnects"]["spec"]["stream"]["interval_ms"]
+    cleanup = {label: e["accounting"]["cleanup_max_ms"] for label, e in variants.items()}
+    assert cleanup["aiohttp-sse"] > 0.8 * interval, cleanup
+    for label in ("pull", "aiohttp-handler", "sse-starlette"):
+        assert cleanup[label] < 0.6 * interval, cleanup
+
+
+def test_how_a_failure_after_the_headers_reaches_the_client(peers: Mapping[str, Any]) -> None:
+    """An error frame (rxspike, the hand-written handler) or only a truncated response and
+    a server traceback (aiohttp-sse, sse-starlette)."""
+    variants = peers["failing-source"]["variants"]
+    clients = peers["failing-source"]["spec"]["clients"]["count"]
+    for label in ("pull", "aiohttp-handler"):
+        assert variants[label]["accounting"]["error_frames"] == clients, label
+        assert variants[label]["memory"]["server_tracebacks"] == 0, label
+    for label in ("aiohttp-sse", "sse-starlette"):
+        assert variants[label]["accounting"]["error_frames"] == 0, label
+        assert variants[label]["memory"]["server_tracebacks"] == clients, label
+        assert variants[label]["accounting"]["errors"] == {"ClientPayloadError": clients}, label
+
+
 @pytest.mark.slow
 def test_a_quick_run_of_everything_is_complete(tmp_path: Path) -> None:
     """What ``make scenarios`` produces, at ``--quick`` size: every scenario, every approach."""
     out = tmp_path / "all"
     result = CliRunner().invoke(
-        main, ["scenarios", "run", "--quick", "--out", str(out), "--dir", str(SCENARIOS)]
+        main,
+        [
+            "scenarios",
+            "run",
+            "--quick",
+            "--flamegraphs",
+            "--out",
+            str(out),
+            "--dir",
+            str(SCENARIOS),
+        ],
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     scenarios = load_scenarios(SCENARIOS)
-    assert list(metrics["scenarios"]) == [s.name for s in scenarios]
+    assert list(metrics["scenarios"]) == [s.name for s in scenarios if not s.soak]
     report = (out / "REPORT.md").read_text()
     index = (out / "index.html").read_text()
-    for scenario in scenarios:
+    for scenario in (s for s in scenarios if not s.soak):
         data = metrics["scenarios"][scenario.name]
         assert list(data["variants"]) == [v.label for v in scenario.variants()]
         assert f"(`{scenario.name}`)" in report
