@@ -23,9 +23,10 @@ from typing import Any
 
 import pytest
 
+from rxspike.demo.names import APPROACHES
 from rxspike.harness.conclusions import separated, span
 from rxspike.harness.report import kinds, read_tables, render_marked, render_sweep_table
-from rxspike.harness.scenario import APPROACHES, PEERS, load_scenarios
+from rxspike.harness.scenario import PEERS, load_scenarios
 
 ROOT = Path(__file__).resolve().parents[1]
 FINDINGS = ROOT / "reports" / "FINDINGS.md"

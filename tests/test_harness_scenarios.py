@@ -91,6 +91,10 @@ def test_scenarios_run_pull_and_the_peers_where_they_apply_and_have_a_quick_vers
 def test_push_buffer_runs_once_per_strategy(scenarios: dict[str, Scenario]) -> None:
     labels = [v.label for v in scenarios["firehose-slow-reader"].variants()]
     assert [label for label in labels if label.startswith("push-buffer")] == [
+        "push-buffer:drop-oldest"
+    ]
+    labels = [v.label for v in scenarios["bursty-events"].variants()]
+    assert [label for label in labels if label.startswith("push-buffer")] == [
         "push-buffer:drop-oldest",
         "push-buffer:error",
     ]
@@ -350,7 +354,7 @@ def test_cli_lists_and_reports(tmp_path: Path) -> None:
     runner = CliRunner()
     listed = runner.invoke(main, ["scenarios", "list", "--dir", str(SCENARIOS)])
     assert listed.exit_code == 0, listed.output
-    assert "firehose-slow-reader" in listed.output and "push-buffer:error" in listed.output
+    assert "bursty-events" in listed.output and "push-buffer:error" in listed.output
     missing = runner.invoke(main, ["scenarios", "run", "nope", "--dir", str(SCENARIOS)])
     assert missing.exit_code != 0 and "unknown scenario 'nope'" in missing.output
     (tmp_path / "metrics.json").write_text(json.dumps(_fake_metrics()))

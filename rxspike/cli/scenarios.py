@@ -124,7 +124,8 @@ def list_command(directory: Path | None) -> None:
 @click.option(
     "--flamegraphs/--no-flamegraphs",
     default=None,
-    help="Render memray flamegraphs (default: in a full run, not with --quick).",
+    help="Render memray flamegraphs, plain and temporal (default: the plain one in a full "
+    "run, none with --quick).",
 )
 @click.option(
     "--app",

@@ -92,7 +92,8 @@ class RunConfig:
     quick: bool = False
     repeats: int = DEFAULT_REPEATS
     memory: bool = True
-    #: None: render flamegraphs in a full run, not in a ``--quick`` one.
+    #: True: plain and temporal flamegraphs; False: none; None: the plain one in a full run
+    #: (the temporal one doubles the rendering time), none in a ``--quick`` one.
     flamegraphs: bool | None = None
     #: The demo application (``module:factory``); peers have their own.
     app: str = DEFAULT_APP
@@ -394,12 +395,14 @@ class Runner:
         }
 
     def _flamegraphs(self, results: dict[str, Any], captures: list[tuple[str, str, Path]]) -> None:
-        """Render a plain and a temporal flamegraph per capture, two renderers at a time."""
+        """Render a plain (and, if asked, a temporal) flamegraph per capture, two at a time."""
         folder = self.out / "flamegraphs"
+
+        kinds = ((False, ""), (True, "-temporal")) if self.config.flamegraphs else ((False, ""),)
 
         def render(capture: Path) -> dict[str, Any]:
             links: dict[str, Any] = {}
-            for temporal, suffix in ((False, ""), (True, "-temporal")):
+            for temporal, suffix in kinds:
                 html = folder / f"{capture.stem}{suffix}.html"
                 error = render_flamegraph(capture, html, temporal=temporal)
                 key = "flamegraph_temporal" if temporal else "flamegraph"
