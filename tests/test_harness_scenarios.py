@@ -203,7 +203,7 @@ def test_plan_counts_every_step(scenarios: dict[str, Scenario], tmp_path: Path) 
     behaviour = RunConfig([scenarios["disconnects"]], tmp_path, approaches=["pull"])
     assert [step.kind for step in plan(behaviour)].count("timing") == 2
     quick = RunConfig([scenarios["llm-tokens"]], tmp_path, quick=True, memory=False)
-    assert [step.kind for step in plan(quick)] == ["timing"] * 6 + ["report"]
+    assert [step.kind for step in plan(quick)] == ["timing"] * 5 + ["report"]
     # --quick renders no flamegraph unless asked for one.
     small = RunConfig([scenarios["large-export"]], tmp_path, approaches=["pull"], quick=True)
     assert "flamegraph" not in [step.kind for step in plan(small)]
@@ -228,6 +228,11 @@ def _fake_metrics() -> dict[str, Any]:
         "lag_p50_ms": 0.1,
         "lag_p99_ms": 0.9,
         "duration_s": 1.0,
+        "cpu_us_per_item": 2.5,
+        "rss_peak_mib": 40.0,
+        "rss_growth_mib": 0.5,
+        "rss_per_stream_kib": 12.0,
+        "ranges": {"items_per_s": [900.0, 1100.0], "cpu_us_per_item": [2.0, 3.0]},
     }
     accounting = {
         "passes": 2,
@@ -305,11 +310,19 @@ def test_report_from_metrics_alone(tmp_path: Path) -> None:
     (tmp_path / "metrics.json").write_text(json.dumps(_fake_metrics()))
     written = write_report(tmp_path)
     report = (tmp_path / "REPORT.md").read_text()
-    assert "| `pull` | 1000 | n/a | 1.50 |" in report
-    assert "| `push-unbounded` | 10 / 10 | 0 | 0 | 1/1 in 3/4 ms | 2/2 | - | 0 |" in report
+    assert "| `pull` | 1000 (900-1100) | 1.50 | 1.0 | 2.0 | 3.0 | 0.9 |" in report
+    assert "| `pull` | 2.5 (2.0-3.0) | n/a | 40.0 | 0.50 | 12.0 |" in report
+    assert "| `push-unbounded` | 10 / 10 | 0 | 0 | 1/1 in 3/4 ms | 2/2 | - | 0 | 0 |" in report
+    assert report.rstrip().endswith("released every source and logged no traceback.")
     assert "| `pull` | 1.00 | 0.50 | 256.0 | 0.50 |" in report
     pngs = [path for key, path in written.items() if key.startswith("plot:")]
-    assert {p.name for p in pngs} >= {"demo-heap.png", "demo-throughput.png", "demo-sweep.png"}
+    assert {p.name for p in pngs} >= {
+        "demo-heap.png",
+        "demo-throughput.png",
+        "demo-cost.png",
+        "demo-sweep.png",
+        "overview-peak-rss.png",
+    }
     for png in pngs:
         assert png.read_bytes().startswith(PNG)
         assert f"]({png.relative_to(tmp_path).as_posix()})" in report

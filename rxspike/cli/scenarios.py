@@ -128,6 +128,12 @@ def list_command(directory: Path | None) -> None:
     "run, none with --quick).",
 )
 @click.option(
+    "--matrix/--no-matrix",
+    default=None,
+    help="Run the error-handling matrix (source failures, leaving and frozen clients, "
+    "shutdown) for each approach (default: in a full run).",
+)
+@click.option(
     "--app",
     default=DEFAULT_APP,
     show_default=True,
@@ -146,6 +152,7 @@ def run_command(
     repeats: int,
     no_memory: bool,
     flamegraphs: bool | None,
+    matrix: bool | None,
     app: str,
     directory: Path | None,
 ) -> None:
@@ -172,6 +179,7 @@ def run_command(
         repeats=repeats,
         memory=not no_memory and not soak,
         flamegraphs=flamegraphs,
+        matrix=matrix,
         app=app,
         run_id=run_id,
         min_pass_s=min_pass,
@@ -183,7 +191,8 @@ def run_command(
         check(
             memory=config.memory,
             plots=True,
-            approaches={v.approach for s in config.prepared() for v in config.variants(s)},
+            approaches={v.approach for s in config.prepared() for v in config.variants(s)}
+            | ({v.approach for v in config.matrix_variants()} if config.run_matrix else set()),
         )
     except MissingExtra as error:
         raise click.ClickException(str(error)) from error

@@ -335,6 +335,19 @@ def write_markdown(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[s
         links = _flamegraph_links(scenario)
         if links:
             lines += ["Flamegraphs: " + "; ".join(links) + ".", ""]
+    if metrics.get("matrix"):
+        from .matrix import render_matrix
+
+        lines += [
+            "## Error handling, measured",
+            "",
+            "One real client per case against each approach's server (see "
+            "`rxspike/harness/matrix.py`): what the client saw, how long until the source "
+            "was released, tracebacks the server logged in that case.",
+            "",
+            render_matrix(metrics["matrix"]),
+            "",
+        ]
     lines += conclusions.render(metrics)
     path = run_dir / "REPORT.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
@@ -539,7 +552,12 @@ def refresh_tables(markdown: str, metrics: Mapping[str, Any]) -> str:
 
 
 def render_marked(metrics: Mapping[str, Any], scenario: str, kind: str) -> str:
-    """What a ``<!-- table: SCENARIO KIND -->`` marker must be followed by."""
+    """What a ``<!-- table: SCENARIO KIND -->`` marker must be followed by
+    (``<!-- table: errors matrix -->``: the error-handling matrix)."""
+    if kind == "matrix":
+        from .matrix import render_matrix
+
+        return render_matrix(metrics["matrix"])
     data = metrics["scenarios"][scenario]
     if kind == "sweep":
         return render_sweep_table(data) or ""
@@ -548,4 +566,4 @@ def render_marked(metrics: Mapping[str, Any], scenario: str, kind: str) -> str:
 
 def kinds() -> Sequence[str]:
     """Table kinds a marker may name."""
-    return (*TABLES, "sweep")
+    return (*TABLES, "sweep", "matrix")

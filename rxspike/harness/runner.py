@@ -39,7 +39,7 @@ from .passes import combine_accounting, combine_timing
 from .peers import APPS as PEER_APPS
 from .processes import ServerProcess, WorkerProcess
 from .report import approach_sources
-from .scenario import Scenario, Variant
+from .scenario import DEFAULT_OVERFLOW, Scenario, Variant
 from .server import DEFAULT_APP
 
 #: Version of the metrics.json layout (2: peers, CPU and RSS per pass, passes of 2 s).
@@ -51,6 +51,17 @@ DEFAULT_REPEATS = 5
 MIN_PASS_S = 2.0
 #: How often a soak samples the server's usage.
 SOAK_SAMPLE_S = 5.0
+#: The approaches of the error-handling matrix: rxspike's distinct designs and the peers
+#: (push-throttle fails and leaves as push-buffer does).
+MATRIX = (
+    "pull",
+    "push-buffer",
+    "push-unbounded",
+    "async-iterator",
+    "aiohttp-handler",
+    "aiohttp-sse",
+    "sse-starlette",
+)
 
 #: Flamegraphs rendered at once (each is its own ``python -m memray`` process).
 FLAMEGRAPH_WORKERS = 2
@@ -102,6 +113,21 @@ class RunConfig:
     min_pass_s: float | None = None
     #: A soak's length in seconds, overriding its file's ``clients.run_for_s`` (0: keep).
     soak_s: float = 0.0
+    #: Run the error-handling matrix (:mod:`rxspike.harness.matrix`); None: in a full run.
+    matrix: bool | None = None
+
+    @property
+    def run_matrix(self) -> bool:
+        if self.matrix is not None:
+            return self.matrix
+        return not self.quick and not any(s.soak for s in self.scenarios)
+
+    def matrix_variants(self) -> list[Variant]:
+        """The approaches the error-handling matrix runs (``--approach`` applies)."""
+        chosen = [Variant(a, DEFAULT_OVERFLOW if a == "push-buffer" else None) for a in MATRIX]
+        if self.approaches:
+            chosen = [v for v in chosen if any(v.matches(a) for a in self.approaches)]
+        return chosen
 
     @property
     def render_flamegraphs(self) -> bool:
@@ -160,6 +186,8 @@ def plan(config: RunConfig) -> list[Step]:
             steps.extend(Step("memory", scenario.name, v.label) for v in variants)
             for count in scenario.sweep_counts:
                 steps.extend(Step("sweep", scenario.name, v.label, count=count) for v in variants)
+    if config.run_matrix:
+        steps.extend(Step("matrix", variant=v.label) for v in config.matrix_variants())
     if config.render_flamegraphs:
         steps.extend(
             Step("flamegraph", scenario.name, v.label)
@@ -225,6 +253,16 @@ class Runner:
         with WorkerProcess(log=self.out / "logs" / "loadgen.log") as worker:
             for scenario in self.config.prepared():
                 results[scenario.name] = self._scenario(worker, scenario, captures)
+        matrix = None
+        if self.config.run_matrix:
+            from .matrix import run_matrix
+
+            matrix = run_matrix(
+                self.config.matrix_variants(),
+                self.config.app_for,
+                self.out / "logs",
+                self.progress,
+            )
         if self.config.render_flamegraphs:
             self._flamegraphs(results, captures)
         else:
@@ -250,6 +288,8 @@ class Runner:
             "wall_time_s": round(time.perf_counter() - started, 1),
             "scenarios": results,
         }
+        if matrix is not None:
+            metrics["matrix"] = matrix
         (self.out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
         return metrics
 

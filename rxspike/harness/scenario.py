@@ -23,6 +23,8 @@ with every key and its default::
                                              #   this many items (resume scenarios)
 
     capacity = 0                             # push-buffer/-throttle buffer (0: server's)
+    max_bytes = 262144                       # ...and its bound in payload bytes (0: none):
+                                             #   the recommendation's configuration
     rate = 0.0                               # push-throttle items/s (0: server's)
     burst = 0                                # push-throttle burst (0: server's)
 
@@ -81,6 +83,8 @@ PEERS = ("aiohttp-handler", "aiohttp-sse", "sse-starlette")
 ALL_APPROACHES = APPROACHES + PEERS
 #: The push-buffer strategy used when a scenario names none.
 DEFAULT_OVERFLOW = "drop-oldest"
+#: The demo's push-buffer capacity when the query names none.
+DEMO_CAPACITY = 1024
 
 
 class ScenarioError(ValueError):
@@ -112,6 +116,22 @@ class StreamSpec:
     burst: int = 0
     #: When > 0, the server closes each connection after this many items (``drop_after``).
     drop_after: int = 0
+    #: The push buffers' bound in payload bytes (0: items only), as the findings recommend.
+    #: Items have a fixed size, so it is sent as the item capacity it amounts to.
+    max_bytes: int = 256 * 1024
+
+    @property
+    def push_capacity(self) -> int:
+        """The push buffers' capacity in items: ``capacity`` (or the demo's 1024), cut to
+        what ``max_bytes`` holds.
+
+        >>> StreamSpec(size=65536).push_capacity, StreamSpec(size=64).push_capacity
+        (4, 1024)
+        """
+        capacity = self.capacity or DEMO_CAPACITY
+        if self.max_bytes > 0:
+            capacity = min(capacity, max(1, self.max_bytes // self.size))
+        return capacity
 
     @property
     def duration_s(self) -> float:
@@ -151,8 +171,8 @@ class StreamSpec:
             query["fail_after"] = str(self.fail_after)
         if self.drop_after > 0:
             query["drop_after"] = str(self.drop_after)
-        if approach in ("push-buffer", "push-throttle") and self.capacity > 0:
-            query["capacity"] = str(self.capacity)
+        if approach in ("push-buffer", "push-throttle"):
+            query["capacity"] = str(self.push_capacity)
         if approach == "push-throttle":
             if self.rate > 0:
                 query["rate"] = f"{self.rate:g}"
