@@ -22,8 +22,8 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not limit_memory"
 	$(BIN)/python -m pytest -q --memray -m "limit_memory and not slow" tests
-	$(BIN)/ruff check rxspike tests benchmarks
-	$(BIN)/ruff format --check rxspike tests benchmarks
+	$(BIN)/ruff check rxspike tests benchmarks examples
+	$(BIN)/ruff format --check rxspike tests benchmarks examples
 	$(BIN)/mypy
 
 ## make test-slow: comparison runs too long for the default suite
