@@ -40,7 +40,7 @@ from typing import Any
 
 import aiohttp
 
-from ._frames import frames_for
+from ._frames import SseFrames, frames_for
 from .scenario import Scenario, Variant
 
 #: Header naming the client, for the server launcher's request records.
@@ -94,6 +94,8 @@ class ClientRecord:
     ended_at: float = 0.0
     #: Times a resuming client reconnected after its stream broke.
     reconnects: int = 0
+    #: The last SSE id received: what a reconnect sends as ``Last-Event-ID``.
+    last_event_id: str | None = None
 
     def accounting(self, expected_full: int) -> dict[str, int]:
         """Expected / delivered / missing items for this client.
@@ -197,6 +199,8 @@ async def _read_stream(
         now = time.perf_counter()
         record.bytes += len(data)
         seqs = frames.feed(data)
+        if isinstance(frames, SseFrames) and frames.last_id is not None:
+            record.last_event_id = frames.last_id
         if frames.errors:
             record.inband_errors.extend(frames.errors)
             frames.errors.clear()
@@ -237,7 +241,7 @@ async def _read_stream(
 
 async def _client(
     session: aiohttp.ClientSession,
-    url: str,
+    urls: list[str],
     params: dict[str, str],
     record: ClientRecord,
     scenario: Scenario,
@@ -250,8 +254,10 @@ async def _client(
     sent = time.perf_counter()
     resume = scenario.clients.resume
     headers = {CLIENT_HEADER: record.client_id}
+    server = record.index % len(urls)  # clients spread over the workers
     try:
         while True:
+            url = urls[server]
             try:
                 async with session.get(url, params=params, headers=headers) as response:
                     record.status = response.status
@@ -269,9 +275,11 @@ async def _client(
                 if not resume or record.reconnects >= MAX_RECONNECTS:
                     raise
                 record.reconnects += 1
+                # As a load balancer does when a backend is gone: the next worker.
+                server = (server + 1) % len(urls)
                 headers = {CLIENT_HEADER: record.client_id}
-                if record.max_seq >= 0:
-                    headers["Last-Event-ID"] = str(record.max_seq)
+                if record.last_event_id is not None:
+                    headers["Last-Event-ID"] = record.last_event_id
                 del error
     except asyncio.CancelledError:
         record.end = "timeout"
@@ -339,6 +347,7 @@ async def run_load(
     settle_s: float = 2.0,
     min_duration_s: float = 0.0,
     usage_every_s: float = 0.0,
+    more_urls: tuple[str, ...] = (),
 ) -> LoadResult:
     """Run the scenario's clients against ``base_url`` and return what they saw.
 
@@ -347,10 +356,12 @@ async def run_load(
     Clients still reading after ``timeout_s`` are cancelled and recorded as ``timeout``.
     Afterwards it waits up to ``settle_s`` for the server to report no open stream, so that
     ``metrics_after`` includes the clean-up of every stream. ``usage_every_s > 0`` samples
-    the server's ``/_harness/usage`` that often during the pass (soaks).
+    the server's ``/_harness/usage`` that often during the pass (soaks). ``more_urls`` are
+    further workers of the same service: clients are spread over all of them, and a
+    resuming client reconnects to the next one.
     """
     params = scenario.stream.query(variant.approach, variant.overflow)
-    url = f"{base_url}/stream"
+    urls = [f"{url}/stream" for url in (base_url, *more_urls)]
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=None)
     fast = aiohttp.TCPConnector(limit=0, force_close=True)
     slow = aiohttp.TCPConnector(limit=0, force_close=True, socket_factory=_small_rcvbuf_socket)
@@ -384,7 +395,7 @@ async def run_load(
                 asyncio.ensure_future(
                     _client(
                         slow_session if scenario.clients.slow else session,
-                        url,
+                        urls,
                         params,
                         record,
                         scenario,

@@ -553,11 +553,16 @@ def refresh_tables(markdown: str, metrics: Mapping[str, Any]) -> str:
 
 def render_marked(metrics: Mapping[str, Any], scenario: str, kind: str) -> str:
     """What a ``<!-- table: SCENARIO KIND -->`` marker must be followed by
-    (``<!-- table: errors matrix -->``: the error-handling matrix)."""
+    (``<!-- table: errors matrix -->``: the error-handling matrix; ``<!-- table: dx loc -->``:
+    the lines of code of ``examples/dx``)."""
     if kind == "matrix":
         from .matrix import render_matrix
 
         return render_matrix(metrics["matrix"])
+    if kind == "loc":  # counted from the checkout's programs, not from a run
+        from .dx import render_loc
+
+        return render_loc(Path(__file__).resolve().parents[2] / "examples" / "dx")
     data = metrics["scenarios"][scenario]
     if kind == "sweep":
         return render_sweep_table(data) or ""
@@ -566,4 +571,4 @@ def render_marked(metrics: Mapping[str, Any], scenario: str, kind: str) -> str:
 
 def kinds() -> Sequence[str]:
     """Table kinds a marker may name."""
-    return (*TABLES, "sweep", "matrix")
+    return (*TABLES, "sweep", "matrix", "loc")

@@ -8,6 +8,7 @@ naming the install command, instead of failing after the timing passes.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from collections.abc import Iterable
 
 from .peers import REQUIRES
@@ -33,6 +34,8 @@ def needed(*, memory: bool, plots: bool, approaches: Iterable[str]) -> list[str]
         modules.append("matplotlib")
     for approach in approaches:
         modules += [m for m in REQUIRES.get(approach, ()) if m not in modules]
+        if approach == "redis" and "redis" not in modules:
+            modules.append("redis")  # redis-py, for the demo's Redis-backed feed
     return modules
 
 
@@ -41,6 +44,9 @@ def check(*, memory: bool, plots: bool, approaches: Iterable[str]) -> None:
 
     >>> check(memory=False, plots=False, approaches=["pull"])
     """
+    approaches = list(approaches)
     missing = _missing(needed(memory=memory, plots=plots, approaches=approaches))
     if missing:
         raise MissingExtra(f"{', '.join(missing)} not installed: {INSTALL}")
+    if "redis" in approaches and shutil.which("redis-server") is None:
+        raise MissingExtra("redis-server not installed: apt-get install redis-server")

@@ -182,7 +182,7 @@ def plan(config: RunConfig) -> list[Step]:
             continue
         for repeat in range(config.repeats_for(scenario)):
             steps.extend(Step("timing", scenario.name, v.label, repeat) for v in variants)
-        if config.memory:
+        if config.memory and scenario.memory and scenario.workers.count == 1:
             steps.extend(Step("memory", scenario.name, v.label) for v in variants)
             for count in scenario.sweep_counts:
                 steps.extend(Step("sweep", scenario.name, v.label, count=count) for v in variants)
@@ -192,7 +192,7 @@ def plan(config: RunConfig) -> list[Step]:
         steps.extend(
             Step("flamegraph", scenario.name, v.label)
             for scenario in config.prepared()
-            if not scenario.soak
+            if not scenario.soak and scenario.memory and scenario.workers.count == 1
             for v in config.variants(scenario)
         )
     steps.append(Step("report"))
@@ -299,6 +299,8 @@ class Runner:
         variants = self.config.variants(scenario)
         if scenario.soak:
             return self._soak(worker, scenario, variants)
+        if scenario.workers.count > 1:
+            return self._workers(worker, scenario, variants)
         timing: dict[str, list[dict[str, Any]]] = {v.label: [] for v in variants}
         memory_passes: dict[str, dict[str, Any]] = {}
         profiles: dict[str, dict[str, Any]] = {}
@@ -329,7 +331,7 @@ class Runner:
                     )
                     timing[variant.label].append(worker.run(command, timeout))
                     self.progress(Step("timing", scenario.name, variant.label, repeat).label)
-        if self.config.memory:
+        if self.config.memory and scenario.memory:
             for variant in variants:
                 capture = self.out / "memray" / f"{scenario.name}--{variant.slug}.bin"
                 summary, profile = self._tracked(worker, scenario, variant, capture, timeout)
@@ -425,6 +427,84 @@ class Runner:
                 "accounting": combine_accounting([summary]),
                 "soak": summary.get("usage"),
             }
+        return {
+            "name": scenario.name,
+            "title": scenario.title,
+            "description": scenario.prose,
+            "order": scenario.order,
+            "spec": scenario.to_dict(),
+            "variants": out_variants,
+        }
+
+    def _workers(
+        self, worker: WorkerProcess, scenario: Scenario, variants: Sequence[Variant]
+    ) -> dict[str, Any]:
+        """Several workers on one fresh redis-server per pass, one of them killed mid-pass.
+
+        The last worker publishes the feed and survives; the others serve clients until
+        SIGKILL (``workers.kill_after_s``); clients spread over all of them and a client whose
+        worker died reconnects to the next one with ``Last-Event-ID``. Figures from the
+        server side (CPU, RSS, clean-up) are the survivor's.
+        """
+        import threading
+
+        from .processes import RedisServer
+
+        spec = scenario.workers
+        logs = self.out / "logs"
+        seconds = self.config.pass_seconds
+        timing: dict[str, list[dict[str, Any]]] = {v.label: [] for v in variants}
+        for repeat in range(self.config.repeats_for(scenario)):
+            for variant in variants:
+                tag = f"{scenario.name}--{variant.slug}-{repeat}"
+                with contextlib.ExitStack() as stack:
+                    redis = stack.enter_context(RedisServer(log=logs / f"{tag}-redis.log"))
+                    servers = []
+                    for index in range(spec.count):
+                        extra = ["--redis-url", redis.url]
+                        if index == spec.count - 1 and spec.publish_rate > 0:
+                            extra += ["--publish-rate", f"{spec.publish_rate:g}"]
+                        servers.append(
+                            stack.enter_context(
+                                ServerProcess(
+                                    log=logs / f"{tag}-worker{index}.log",
+                                    app=self.config.app_for(variant),
+                                    extra_args=extra,
+                                )
+                            )
+                        )
+                    survivor, doomed = servers[-1], servers[:-1]
+                    command = _command(
+                        survivor.base_url,
+                        scenario,
+                        variant,
+                        self._pass_id("w"),
+                        min_duration_s=seconds,
+                    )
+                    command["more_urls"] = [s.base_url for s in doomed]
+                    killers = [
+                        threading.Timer(spec.kill_after_s, s.kill)
+                        for s in (doomed if spec.kill_after_s > 0 else [])
+                    ]
+                    for killer in killers:
+                        killer.start()
+                    try:
+                        summary = worker.run(command, pass_timeout(scenario) + 30 + 2 * seconds)
+                    finally:
+                        for killer in killers:
+                            killer.cancel()
+                    timing[variant.label].append(summary)
+                self.progress(Step("timing", scenario.name, variant.label, repeat).label)
+        out_variants = {
+            v.label: {
+                "approach": v.approach,
+                "overflow": v.overflow,
+                "timing": combine_timing(timing[v.label]),
+                "accounting": combine_accounting(timing[v.label]),
+                "timing_passes": [_slim(p) for p in timing[v.label]],
+            }
+            for v in variants
+        }
         return {
             "name": scenario.name,
             "title": scenario.title,

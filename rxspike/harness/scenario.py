@@ -42,6 +42,11 @@ with every key and its default::
     run_for_s = 0.0                          # > 0 (soaks): keep connecting new crowds
                                              #   for this long
 
+    [workers]                                # several server processes (approach redis)
+    count = 1                                # worker processes sharing one redis-server
+    kill_after_s = 0.0                       # > 0: SIGKILL one worker this long into a pass
+    publish_rate = 0.0                       # entries/s the surviving worker publishes
+
     [approaches]
     run = ["pull", "push-buffer", ...]       # default: rxspike's five; peers by name
     overflow = ["drop-oldest", ...]          # push-buffer strategies (default: drop-oldest)
@@ -79,8 +84,10 @@ T = TypeVar("T")
 #: What a team would use instead, each served by its own process (SSE only): a competent
 #: hand-written aiohttp handler, aiohttp-sse, and sse-starlette on uvicorn.
 PEERS = ("aiohttp-handler", "aiohttp-sse", "sse-starlette")
-#: Every approach a scenario may name: the demo's five (``APPROACHES``), then the peers.
-ALL_APPROACHES = APPROACHES + PEERS
+#: The demo's Redis-backed feed, served by several workers (``rxspike serve --redis-url``).
+REDIS = "redis"
+#: Every approach a scenario may name: the demo's five (``APPROACHES``), the peers, redis.
+ALL_APPROACHES = (*APPROACHES, *PEERS, REDIS)
 #: The push-buffer strategy used when a scenario names none.
 DEFAULT_OVERFLOW = "drop-oldest"
 #: The demo's push-buffer capacity when the query names none.
@@ -255,6 +262,18 @@ class ClientSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """Several server processes behind the clients (the Redis-backed feed)."""
+
+    #: Worker processes, each its own demo server on one shared redis-server.
+    count: int = 1
+    #: When > 0, one worker (not the publisher) is SIGKILLed this long into each pass.
+    kill_after_s: float = 0.0
+    #: Feed entries per second the surviving worker publishes (``--publish-rate``).
+    publish_rate: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Variant:
     """One approach as the server is asked for it: ``push-buffer`` comes with a strategy."""
 
@@ -314,12 +333,17 @@ class Scenario:
     #: Timing passes in a full run (0: the runner's default). Behaviour scenarios that rank
     #: nothing by speed (disconnects, failures, resume) ask for fewer.
     repeats: int = 0
+    #: Whether memray passes run (several workers: no single process to track).
+    memory: bool = True
+    workers: WorkerSpec = field(default_factory=WorkerSpec)
 
     @property
     def prose(self) -> str:
         """The description with its ``{stream.x}`` / ``{clients.x}`` placeholders filled in
         from this scenario (so a ``--quick`` report describes the quick workload)."""
-        return self.description.format(stream=self.stream, clients=self.clients)
+        return self.description.format(
+            stream=self.stream, clients=self.clients, workers=self.workers
+        )
 
     def variants(self) -> list[Variant]:
         """Every approach variant this scenario runs, push-buffer once per strategy."""
@@ -365,6 +389,8 @@ class Scenario:
             "order": self.order,
             "soak": self.soak,
             "repeats": self.repeats,
+            "memory": self.memory,
+            "workers": dataclasses.asdict(self.workers),
             "stream": dataclasses.asdict(self.stream),
             "clients": dataclasses.asdict(self.clients),
             "approaches": {"run": list(self.approaches), "overflow": list(self.overflow)},
@@ -376,10 +402,18 @@ class Scenario:
         """Validate a parsed file; raises :class:`ScenarioError` naming the bad key."""
         where = str(path) if path is not None else name
         known = {"title", "description", "order", "soak", "repeats", "stream", "clients"}
-        known |= {"approaches"}
+        known |= {"approaches", "memory", "workers"}
         known |= {"sweep"}
         _reject_unknown(data, known | {"quick", "name"}, where, "")
         stream = _build(StreamSpec, data.get("stream", {}), where, "stream")
+        workers = _build(WorkerSpec, data.get("workers", {}), where, "workers")
+        if workers.count < 1:
+            raise ScenarioError(f"{where}: workers.count must be at least 1")
+        if workers.kill_after_s > 0 and workers.count < 2:
+            raise ScenarioError(f"{where}: workers.kill_after_s needs workers.count >= 2")
+        memory = data.get("memory", True)
+        if not isinstance(memory, bool):
+            raise ScenarioError(f"{where}: memory must be true or false, got {memory!r}")
         clients = _build(ClientSpec, data.get("clients", {}), where, "clients")
         if stream.format not in FORMATS:
             raise ScenarioError(
@@ -409,6 +443,8 @@ class Scenario:
         _reject_unknown(approaches_table, {"run", "overflow"}, where, "approaches.")
         approaches = tuple(approaches_table.get("run", APPROACHES))
         for approach in approaches:
+            if approach == "redis" and workers.count < 2:
+                raise ScenarioError(f"{where}: approach 'redis' runs with workers.count >= 2")
             if approach not in ALL_APPROACHES:
                 raise ScenarioError(
                     f"{where}: approaches.run has {approach!r}; known: {', '.join(ALL_APPROACHES)}"
@@ -429,8 +465,10 @@ class Scenario:
         quick = data.get("quick", {})
         if not isinstance(quick, Mapping):
             raise ScenarioError(f"{where}: [quick] must be a table")
-        if clients.resume and stream.drop_after <= 0:
-            raise ScenarioError(f"{where}: clients.resume needs stream.drop_after > 0")
+        if clients.resume and stream.drop_after <= 0 and workers.kill_after_s <= 0:
+            raise ScenarioError(
+                f"{where}: clients.resume needs stream.drop_after > 0 or workers.kill_after_s > 0"
+            )
         soak = data.get("soak", False)
         if not isinstance(soak, bool):
             raise ScenarioError(f"{where}: soak must be true or false, got {soak!r}")
@@ -452,13 +490,15 @@ class Scenario:
             path=path,
             soak=soak,
             repeats=repeats,
+            memory=memory,
+            workers=workers,
         )
         try:
             built.prose  # noqa: B018 - a placeholder naming no field fails here, not in a report
         except (AttributeError, KeyError, IndexError, ValueError) as error:
             raise ScenarioError(
-                f"{where}: description has a bad placeholder ({error}); use {{stream.FIELD}} "
-                "or {clients.FIELD} with the fields of [stream] and [clients]"
+                f"{where}: description has a bad placeholder ({error}); use {{stream.FIELD}}, "
+                "{clients.FIELD} or {workers.FIELD} with the fields of those tables"
             ) from error
         return built
 

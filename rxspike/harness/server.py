@@ -115,7 +115,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DEFAULT_APP = "rxspike.demo:make_app"
 
 
-def load_app(spec: str = DEFAULT_APP, sources: Sources | None = None, probe: Any = None) -> Any:
+def load_app(
+    spec: str = DEFAULT_APP,
+    sources: Sources | None = None,
+    probe: Any = None,
+    options: dict[str, Any] | None = None,
+) -> Any:
     """Build the application that ``module:callable`` names (the demo server by default).
 
     A factory that takes ``sources`` (the demo's) is given ``sources``; one that takes
@@ -124,15 +129,20 @@ def load_app(spec: str = DEFAULT_APP, sources: Sources | None = None, probe: Any
     an ASGI application (any other callable: the sse-starlette peer)."""
     factory = _factory(spec)
     parameters = inspect.signature(factory).parameters
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = sorted(set(given) - set(parameters))
+    if unknown:
+        raise RuntimeError(f"{spec} takes no {', '.join(unknown)}")
     if "sources" in parameters and sources is not None:
-        app = factory(sources=sources)
+        app = factory(sources=sources, **given)
     elif "source" in parameters and probe is not None:
         from .peers._source import async_iterator_source
 
         probe.wrapped = ["async_iterator"]
-        app = factory(source=wrap_async_generator_factory(async_iterator_source, probe.finalizers))
+        wrapped = wrap_async_generator_factory(async_iterator_source, probe.finalizers)
+        app = factory(source=wrapped, **given)
     else:
-        app = factory()
+        app = factory(**given)
     if not isinstance(app, web.Application) and not callable(app):
         raise RuntimeError(
             f"{spec} returned {type(app).__name__}, neither an aiohttp Application nor an "
@@ -301,11 +311,19 @@ class HarnessProbe:
 
 
 async def serve(
-    host: str, port: int, ready: Callable[[int], None], app_spec: str = DEFAULT_APP
+    host: str,
+    port: int,
+    ready: Callable[[int], None],
+    app_spec: str = DEFAULT_APP,
+    options: dict[str, Any] | None = None,
 ) -> HarnessProbe:
-    """Serve the app with the probe until SIGTERM/SIGINT; returns the probe."""
+    """Serve the app with the probe until SIGTERM/SIGINT; returns the probe.
+
+    ``options`` are keyword arguments for the app factory (``redis_url``, ``publish_rate``).
+    """
     probe = HarnessProbe()
-    app = load_app(app_spec, probe.sources() if takes_sources(app_spec) else None, probe)
+    sources = probe.sources() if takes_sources(app_spec) else None
+    app = load_app(app_spec, sources, probe, options)
     if not isinstance(app, web.Application):
         from ._asgi import serve_asgi
 
@@ -340,7 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memray", type=Path, help="track the server with memray into this file")
     parser.add_argument("--stats", type=Path, help="write lag samples and request records here")
     parser.add_argument("--app", default=DEFAULT_APP, help="module:factory of the app to serve")
+    parser.add_argument("--redis-url", help="the demo's Redis-backed feed (approach=redis)")
+    parser.add_argument("--publish-rate", type=float, help="feed entries/s this server appends")
     args = parser.parse_args(argv)
+    options = {"redis_url": args.redis_url, "publish_rate": args.publish_rate}
     # Import before tracking starts: module imports are not what the scenarios measure.
     importlib.import_module(args.app.partition(":")[0])
 
@@ -353,10 +374,10 @@ def main(argv: list[str] | None = None) -> int:
 
         destination = memray.FileDestination(str(args.memray), overwrite=True)
         with memray.Tracker(destination=destination):
-            probe = asyncio.run(serve(args.host, args.port, ready, args.app))
+            probe = asyncio.run(serve(args.host, args.port, ready, args.app, options))
             gc.collect()
     else:
-        probe = asyncio.run(serve(args.host, args.port, ready, args.app))
+        probe = asyncio.run(serve(args.host, args.port, ready, args.app, options))
     if args.stats is not None:
         args.stats.write_text(json.dumps(probe.dump()))
     sys.stdout.flush()

@@ -45,6 +45,7 @@ async def run_command(command: dict[str, Any]) -> dict[str, Any]:
         open_streams=open_streams,
         min_duration_s=float(command.get("min_duration_s", 0.0)),
         usage_every_s=float(command.get("usage_every_s", 0.0)),
+        more_urls=tuple(command.get("more_urls", ())),
     )
     lag: list[float] = []
     rss: list[float] = []
