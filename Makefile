@@ -16,15 +16,17 @@ $(STAMP): $(BIN)/python setup.cfg setup.py pyproject.toml
 
 install: $(STAMP)
 
-## make test: the whole default suite, the memory-bound tests under memray, then ruff and mypy
+## make test: the whole default suite, the memory-bound tests under memray, then ruff, mypy
+## and the import contract (.importlinter: the layers, and private modules kept private)
 # pytest-memray enforces limit_memory only under --memray, which slows every test it tracks:
 # so those tests run on their own, tracked.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not limit_memory"
 	$(BIN)/python -m pytest -q --memray -m "limit_memory and not slow" tests
-	$(BIN)/ruff check rxspike tests benchmarks examples
-	$(BIN)/ruff format --check rxspike tests benchmarks examples
+	$(BIN)/ruff check rxspike tests benchmarks tools examples
+	$(BIN)/ruff format --check rxspike tests benchmarks tools examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## make test-slow: comparison runs too long for the default suite
 test-slow: $(STAMP)

@@ -6,7 +6,7 @@ import importlib
 import sys
 
 #: Bench modules, each with a ``main()``; add yours here.
-MODULES = ["benchmarks.pipeline", "benchmarks.operators", "benchmarks.web"]
+MODULES = ["benchmarks.pipeline", "benchmarks.operators", "benchmarks.web", "benchmarks.redis"]
 
 
 def main() -> None:

@@ -10,22 +10,23 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from ..core import Flowable, Subscriber
-from ..core._demand import Lifecycle
 from ..core.errors import ProtocolViolationError, RxSpikeError
 from ..core.hooks import report_undeliverable
-from ..core.sources import NO_DEMAND
-from ..operators._overflow import (
+from ..core.kit import (
+    NO_DEMAND,
     BufferStage,
     Cost,
     EmitResult,
+    Lifecycle,
     OnDropped,
     Overflow,
+    StageStats,
     check_callable,
     check_capacity,
     check_max_bytes,
     check_overflow,
+    empty_stats,
 )
-from ..operators._stats import StageStats, empty_stats
 
 T = TypeVar("T")
 

@@ -8,18 +8,20 @@ from typing import Any, TypeVar, cast
 from reactivex import Observable, abc
 
 from ..core import Flowable, Subscriber
-from ..core._demand import ACTIVE
-from ..operators._overflow import (
+from ..core.kit import (
+    ACTIVE,
     BufferStage,
     Cost,
     OnDropped,
     Overflow,
+    StageStats,
     check_callable,
     check_capacity,
     check_max_bytes,
     check_overflow,
+    empty_stats,
+    subscribe_fenced,
 )
-from ..operators._stats import StageStats, empty_stats
 
 T = TypeVar("T")
 
@@ -41,8 +43,7 @@ class _ObservableSubscription(BufferStage[T]):
         if downstream is None or observable is None:
             return
         self._cancel_upstream = self._dispose
-        downstream.on_subscribe(self)
-        if self._state is not ACTIVE:
+        if not subscribe_fenced(downstream, self) or self._state is not ACTIVE:
             return
         try:
             on_next = cast(Callable[[T], None], self.offer)

@@ -10,6 +10,7 @@ waits up to ``graceful_timeout`` seconds for them. gunicorn is an optional depen
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -19,18 +20,27 @@ from gunicorn.app.base import BaseApplication
 WORKER_CLASS = "aiohttp.GunicornWebWorker"
 
 
-async def demo_app() -> web.Application:
-    """Each worker's application, built after the fork, on the worker's own loop."""
-    from ..demo import make_app
+def demo_app(
+    redis_url: str | None = None, publish_rate: float = 0.0
+) -> Callable[[], Awaitable[web.Application]]:
+    """The factory of each worker's application, built after the fork on its own loop."""
 
-    return make_app()
+    async def build() -> web.Application:
+        from ..demo import make_app
+
+        return make_app(redis_url=redis_url, publish_rate=publish_rate)
+
+    return build
 
 
 class DemoServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
     """gunicorn's Python API: the settings come from here, not from gunicorn's command line."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(
+        self, settings: dict[str, Any], app: Callable[[], Awaitable[web.Application]]
+    ) -> None:
         self._settings = settings
+        self._app = app
         super().__init__()  # calls load_config()
 
     def load_config(self) -> None:
@@ -42,11 +52,20 @@ class DemoServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no ty
             self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
-        return demo_app
+        return self._app
 
 
-def serve_workers(host: str, port: int, workers: int, *, graceful_timeout: int = 10) -> None:
-    """Run the demo in ``workers`` processes until the arbiter is told to stop."""
+def serve_workers(
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    graceful_timeout: int = 10,
+    redis_url: str | None = None,
+    publish_rate: float = 0.0,
+) -> None:
+    """Run the demo in ``workers`` processes until the arbiter is told to stop (each with
+    its own Redis client and, with ``publish_rate``, its own publisher)."""
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     DemoServer(
         {
@@ -55,5 +74,6 @@ def serve_workers(host: str, port: int, workers: int, *, graceful_timeout: int =
             "worker_class": WORKER_CLASS,
             "graceful_timeout": graceful_timeout,
             "proc_name": "rxspike-serve",
-        }
+        },
+        demo_app(redis_url, publish_rate),
     ).run()

@@ -15,7 +15,21 @@ import click
     type=click.IntRange(1, 64),
     help="Worker processes; more than 1 runs under gunicorn (pip install 'rxspike[workers]').",
 )
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--redis-url",
+    default=None,
+    metavar="URL",
+    help="Serve the Redis-backed feed too (GET /stream?approach=redis, POST /publish), "
+    "e.g. redis://127.0.0.1:6379/0; needs pip install 'rxspike[redis]'.",
+)
+@click.option(
+    "--publish-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 100_000),
+    help="Entries per second this server appends to the Redis feed (with --redis-url).",
+)
+def serve(host: str, port: int, workers: int, redis_url: str | None, publish_rate: float) -> None:
     """Serve the demo: the live page GET /, GET /stream (one streaming design per approach)
     and GET /metrics.
 
@@ -25,6 +39,11 @@ def serve(host: str, port: int, workers: int) -> None:
       curl -N 'http://127.0.0.1:8080/stream?format=sse&count=5&interval_ms=200'
       curl -N 'http://127.0.0.1:8080/stream?format=ndjson&count=10&fail_after=3'
       curl 'http://127.0.0.1:8080/metrics'
+
+    \b
+    With --redis-url every worker serves one feed, resumable on any of them:
+      curl -X POST 'http://127.0.0.1:8080/publish?count=100'
+      curl -N 'http://127.0.0.1:8080/stream?approach=redis&count=100'
     """
     import logging
 
@@ -32,6 +51,17 @@ def serve(host: str, port: int, workers: int) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     where = f"rxspike demo server on http://{host}:{port} (GET /, GET /stream, GET /metrics)"
+    if publish_rate and redis_url is None:
+        raise click.UsageError("--publish-rate needs --redis-url")
+    if redis_url is not None:
+        try:
+            import redis  # noqa: F401
+        except ImportError as missing:
+            raise click.ClickException(
+                f"--redis-url needs redis-py ({missing}); "
+                "install it with: pip install 'rxspike[redis]'"
+            ) from None
+        where += f", Redis feed at {redis_url}"
 
     if workers > 1:
         try:
@@ -42,7 +72,7 @@ def serve(host: str, port: int, workers: int) -> None:
                 "install it with: pip install 'rxspike[workers]'"
             ) from None
         click.echo(f"{where}, {workers} worker processes under gunicorn")
-        serve_workers(host, port, workers)
+        serve_workers(host, port, workers, redis_url=redis_url, publish_rate=publish_rate)
         return
 
     from aiohttp import web
@@ -50,4 +80,5 @@ def serve(host: str, port: int, workers: int) -> None:
     from ..demo import make_app
 
     click.echo(where)
-    web.run_app(make_app(), host=host, port=port, print=None)
+    app = make_app(redis_url=redis_url, publish_rate=publish_rate)
+    web.run_app(app, host=host, port=port, print=None)

@@ -8,6 +8,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from ._upstream import validate_subscription
 from .errors import MissingBackpressureError, ProtocolViolationError
 from .hooks import report_undeliverable
 from .types import UNBOUNDED, Subscription
@@ -144,10 +145,10 @@ class _Receiver(Generic[T]):
         self._wake()
 
     def on_subscribe(self, subscription: Subscription) -> None:
-        if self.subscription is not None or self.finished:
+        if not validate_subscription(self.subscription, subscription, "async iterator"):
+            return
+        if self.finished:  # cancelled before the subscription came
             subscription.cancel()
-            if self.subscription is not None:
-                report_undeliverable(ProtocolViolationError("on_subscribe called twice (rule 2.5)"))
             return
         self.subscription = subscription
         subscription.request(self.prefetch)

@@ -31,8 +31,9 @@ class DemandLoop(WorkLoop):
     """A drain loop that is also a Subscription: the demand bookkeeping every boundary shares.
 
     ``request(n)`` adds to the running total ``_requested`` (saturating at
-    :data:`UNBOUNDED`); ``request(n <= 0)`` is kept in ``_bad_request`` for the drain to
-    answer with :class:`InvalidDemandError`; ``cancel()`` moves ``_state`` to
+    :data:`UNBOUNDED`); a request that is not a positive int (``0``, ``-1``, ``1.5``,
+    ``"3"``, ``None``, ``True``) is kept in ``_bad_request`` as an
+    :class:`InvalidDemandError` for the drain to signal; ``cancel()`` moves ``_state`` to
     ``CANCELLED``. Both only record under the lock and then run the drain or mark it, so
     they return promptly, never raise, and are no-ops once the subscription ended.
     """
@@ -44,21 +45,34 @@ class DemandLoop(WorkLoop):
         self._state = ACTIVE
         #: Total demand so far, saturating at UNBOUNDED.
         self._requested = 0
-        #: The first non-positive request, answered by the drain with InvalidDemandError.
-        self._bad_request: int | None = None
+        #: The first invalid request, answered by the drain through ``on_error``.
+        self._bad_request: InvalidDemandError | None = None
 
     def request(self, n: int) -> None:
+        # type(n) is int rejects bool, float, str and None in one test on the hot path.
+        if type(n) is not int or n <= 0:
+            self._bad_demand(n)
+            return
         with self._lock:
             if self._state is not ACTIVE:
                 return
-            if n <= 0:
-                if self._bad_request is None:
-                    self._bad_request = n
-            else:
-                total = self._requested + n
-                self._requested = total if total < UNBOUNDED else UNBOUNDED
-            self._wip += 1
-            if self._wip != 1:
+            total = self._requested + n
+            self._requested = total if total < UNBOUNDED else UNBOUNDED
+            if not self._enter_locked():
+                return
+        self._run()
+
+    def _bad_demand(self, n: object) -> None:
+        """Keep the first invalid request for the drain to answer (rule 3.9)."""
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:  # an int subclass
+            self.request(int(n))
+            return
+        with self._lock:
+            if self._state is not ACTIVE:
+                return
+            if self._bad_request is None:
+                self._bad_request = InvalidDemandError(n)
+            if not self._enter_locked():
                 return
         self._run()
 
@@ -67,8 +81,7 @@ class DemandLoop(WorkLoop):
             if self._state is not ACTIVE:
                 return
             self._state = Lifecycle.CANCELLED
-            self._wip += 1
-            if self._wip != 1:
+            if not self._enter_locked():
                 return
         self._run()
 
@@ -90,19 +103,38 @@ class DemandLoop(WorkLoop):
         if downstream is None:
             return None
         if self._state is not ACTIVE:
-            self._release()
+            self._release_fenced()
             return None
         if self._bad_request is not None:
-            self._end(InvalidDemandError(self._bad_request))
+            self._end(self._bad_request)
             return None
         return downstream
+
+    def _check_terminated(self, done: bool, empty: bool, error: Exception | None) -> bool:
+        """RxJava's ``checkTerminated``: decide, in one place, whether the drain ends here.
+
+        True when it must stop: the stream was cancelled (released), ``error`` is set (it is
+        signalled at once, ahead of anything still queued), or upstream is ``done`` and
+        nothing is left (completion). False: keep delivering.
+        """
+        if self._state is not ACTIVE:
+            if self._downstream is not None:
+                self._release_fenced()
+            return True
+        if error is not None:
+            self._end(error)
+            return True
+        if done and empty:
+            self._end(None)
+            return True
+        return False
 
     def _end(self, error: Exception | None) -> None:
         """Release, then signal ``error`` (``None``: completion) to the subscriber, fenced."""
         with self._lock:
             self._state = Lifecycle.TERMINATED
         downstream = self._downstream
-        self._release()
+        self._release_fenced()
         if downstream is None:
             return
         try:
@@ -117,8 +149,17 @@ class DemandLoop(WorkLoop):
         """The subscriber raised from ``on_next`` (rule 2.13): stop, release, report it."""
         with self._lock:
             self._state = Lifecycle.CANCELLED
-        self._release()
+        self._release_fenced()
         report_undeliverable(error)
+
+    def _release_fenced(self) -> None:
+        """:meth:`_release`, with whatever it raises (a disposal, a ``finally``) sent to the
+        undeliverable hook: ``request()``/``cancel()`` return normally and the terminal
+        signal still goes out."""
+        try:
+            self._release()
+        except Exception as error:
+            report_undeliverable(error)
 
 
 class DemandSubscription(DemandLoop, Generic[T]):
@@ -155,7 +196,7 @@ class DemandSubscription(DemandLoop, Generic[T]):
     def _drain(self) -> None:
         if self._state is ACTIVE:
             if self._bad_request is not None:
-                self._end(InvalidDemandError(self._bad_request))
+                self._end(self._bad_request)
                 return
             try:
                 self._emit()
@@ -163,4 +204,4 @@ class DemandSubscription(DemandLoop, Generic[T]):
                 self._abandon(error)
                 return
         if self._state is Lifecycle.CANCELLED and self._downstream is not None:
-            self._release()
+            self._release_fenced()

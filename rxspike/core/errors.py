@@ -8,17 +8,28 @@ class RxSpikeError(Exception):
 
 
 class InvalidDemandError(RxSpikeError, ValueError):
-    """``request(n)`` was called with ``n <= 0`` (Reactive Streams rule 3.9).
+    """``request(n)`` was called with something other than a positive int (rule 3.9).
 
-    Signalled to the subscriber through ``on_error``; the subscription is cancelled.
+    ``n <= 0``, a float (``1.5`` is not "unbounded"), a string, None or a bool. Signalled to
+    the subscriber through ``on_error``, never raised out of ``request()`` (rule 3.16); the
+    subscription is cancelled.
     """
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: object) -> None:
+        kind = "" if type(n) is int else f" ({type(n).__name__})"
         super().__init__(
-            f"request(n) needs a positive n, got {n!r} (Reactive Streams rule 3.9); "
+            f"request(n) needs a positive int n, got {n!r}{kind} (Reactive Streams rule 3.9); "
             "the subscription was cancelled"
         )
         self.n = n
+
+
+class InvalidCallbackResultError(RxSpikeError, TypeError, ValueError):
+    """A user callback (such as ``cost(item)``) returned a value its stage cannot use.
+
+    The message names the callback, the value and what is allowed. Signalled through
+    ``on_error``; the stage cancels upstream.
+    """
 
 
 class MissingBackpressureError(RxSpikeError):

@@ -7,21 +7,37 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any, Generic, TypeVar
 
 from ._demand import ACTIVE, DemandSubscription
+from ._upstream import NO_DEMAND, end_at_once, subscribe_fenced
 from .errors import ProtocolViolationError
 from .flowable import Flowable
-from .types import UNBOUNDED, Subscriber, Subscription
+from .types import UNBOUNDED, Subscriber
 
 T = TypeVar("T")
 S = TypeVar("S")
 
 
+#: No item is held back (``_IterableSubscription._ahead``).
+_NOTHING: Any = object()
+
+
 class _IterableSubscription(DemandSubscription[T]):
-    __slots__ = ("_iterable", "_iterator")
+    """Pulls one item per unit of demand; when demand runs out it looks one item ahead.
+
+    The look-ahead (RxJava's ``hasNext`` after each item in ``fromIterable``) lets a finite
+    iterable complete as soon as its last item went out, without waiting for more demand:
+    ``from_iterable(range(5))`` with exactly ``request(5)`` completes. The item read ahead is
+    kept for the next request. It is taken only when demand is exhausted and the
+    subscription still active, so ``take(n)`` (which cancels inside its last ``on_next``)
+    makes a generator produce no item that is thrown away.
+    """
+
+    __slots__ = ("_ahead", "_iterable", "_iterator")
 
     def __init__(self, subscriber: Subscriber[T], iterable: Iterable[T]) -> None:
         super().__init__(subscriber)
         self._iterable = iterable
         self._iterator: Iterator[T] | None = None
+        self._ahead: Any = _NOTHING
 
     def _emit(self) -> None:
         subscriber = self._downstream
@@ -36,6 +52,17 @@ class _IterableSubscription(DemandSubscription[T]):
                 return
         on_next = subscriber.on_next
         emitted, requested = self._emitted, self._requested
+        if emitted == requested:
+            return
+        ahead = self._ahead
+        if ahead is not _NOTHING:
+            self._ahead = _NOTHING
+            emitted += 1
+            self._emitted = emitted
+            on_next(ahead)
+            if self._state is not ACTIVE:
+                return
+            requested = self._requested
         if requested == UNBOUNDED:
             # Unbounded demand cannot shrink: no counting on this path.
             try:
@@ -52,7 +79,17 @@ class _IterableSubscription(DemandSubscription[T]):
                 return
             self._end(None)
             return
-        while emitted != requested:
+        while True:
+            if emitted == requested:
+                requested = self._requested  # on_next may have asked for more
+                if requested == UNBOUNDED:
+                    self._emitted = emitted
+                    self._emit()
+                    return
+                if emitted == requested:
+                    self._emitted = emitted
+                    self._look_ahead(iterator)
+                    return
             try:
                 item = next(iterator)
             except StopIteration:
@@ -65,15 +102,19 @@ class _IterableSubscription(DemandSubscription[T]):
             on_next(item)
             if self._state is not ACTIVE:
                 return
-            if emitted == requested:
-                requested = self._requested  # on_next may have asked for more
-                if requested == UNBOUNDED:
-                    self._emitted = emitted
-                    self._emit()
-                    return
-        self._emitted = emitted
+
+    def _look_ahead(self, iterator: Iterator[T]) -> None:
+        """Demand is used up: complete now if the iterator is exhausted, else keep its next
+        item for the next request."""
+        try:
+            self._ahead = next(iterator)
+        except StopIteration:
+            self._end(None)
+        except Exception as error:
+            self._end(error)
 
     def _free(self) -> None:
+        self._ahead = _NOTHING
         iterator, self._iterator = self._iterator, None
         close = getattr(iterator, "close", None)
         if close is not None:
@@ -84,7 +125,9 @@ def from_iterable(iterable: Iterable[T]) -> Flowable[T]:
     """Emit the items of ``iterable``, pulling one per unit of demand.
 
     The iterable is iterated afresh for each subscriber. A sized, empty iterable completes at
-    once; a generator is closed on cancel, so its ``finally`` runs.
+    once; one whose last item was requested completes right after it (the iterator is read
+    one item ahead when demand runs out, as RxJava's ``fromIterable`` asks ``hasNext``). A
+    generator is closed on cancel, so its ``finally`` runs.
 
     >>> from_iterable("abc").collect()
     ['a', 'b', 'c']
@@ -92,7 +135,8 @@ def from_iterable(iterable: Iterable[T]) -> Flowable[T]:
 
     def subscribe(subscriber: Subscriber[T]) -> None:
         subscription = _IterableSubscription(subscriber, iterable)
-        subscriber.on_subscribe(subscription)
+        if not subscribe_fenced(subscriber, subscription):
+            return
         if isinstance(iterable, Sized) and len(iterable) == 0:
             subscription.request(UNBOUNDED)  # nothing to emit: complete without being asked
 
@@ -129,21 +173,6 @@ def empty() -> Flowable[Any]:
     return from_iterable(())
 
 
-class _NoDemand:
-    """The subscription of a stream that ends before anyone could ask for anything."""
-
-    __slots__ = ()
-
-    def request(self, n: int) -> None:
-        pass
-
-    def cancel(self) -> None:
-        pass
-
-
-NO_DEMAND: Subscription = _NoDemand()
-
-
 def error(exception: Exception) -> Flowable[Any]:
     """Fail at once with ``exception``, without being asked.
 
@@ -154,8 +183,7 @@ def error(exception: Exception) -> Flowable[Any]:
     """
 
     def subscribe(subscriber: Subscriber[Any]) -> None:
-        subscriber.on_subscribe(NO_DEMAND)
-        subscriber.on_error(exception)
+        end_at_once(subscriber, exception)
 
     return Flowable(subscribe)
 
@@ -177,8 +205,7 @@ def defer(factory: Callable[[], Flowable[T]]) -> Flowable[T]:
             if not isinstance(source, Flowable):
                 raise TypeError(f"defer() factory must return a Flowable, got {source!r}")
         except Exception as failure:
-            subscriber.on_subscribe(NO_DEMAND)
-            subscriber.on_error(failure)
+            end_at_once(subscriber, failure)
             return
         source.subscribe_flow(subscriber)
 
@@ -295,9 +322,19 @@ def generate(
     """
 
     def subscribe(subscriber: Subscriber[T]) -> None:
-        subscriber.on_subscribe(_GenerateSubscription(subscriber, initial, step, cleanup))
+        subscribe_fenced(subscriber, _GenerateSubscription(subscriber, initial, step, cleanup))
 
     return Flowable(subscribe)
 
 
-__all__ = ["GenerateSink", "defer", "empty", "error", "from_iterable", "generate", "just", "range_"]
+__all__ = [
+    "NO_DEMAND",
+    "GenerateSink",
+    "defer",
+    "empty",
+    "error",
+    "from_iterable",
+    "generate",
+    "just",
+    "range_",
+]

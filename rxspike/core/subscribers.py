@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from .errors import ProtocolViolationError
+from ._upstream import NO_DEMAND, validate_subscription
 from .hooks import report_undeliverable
 from .types import UNBOUNDED, Subscription
 
@@ -14,16 +14,6 @@ T = TypeVar("T")
 OnNext = Callable[[T], None]
 OnError = Callable[[Exception], None]
 OnCompleted = Callable[[], None]
-
-
-def _reject_second_subscription(subscription: Subscription) -> None:
-    subscription.cancel()
-    report_undeliverable(
-        ProtocolViolationError(
-            "on_subscribe called twice on one subscriber; the second subscription was "
-            "cancelled (Reactive Streams rule 2.5)"
-        )
-    )
 
 
 class _CallbackSubscriber(Generic[T]):
@@ -58,8 +48,9 @@ class _CallbackSubscriber(Generic[T]):
         return self._done or self._cancelled
 
     def on_subscribe(self, subscription: Subscription) -> None:
-        if self._subscription is not None or self._done:
-            _reject_second_subscription(subscription)
+        # After the end the subscriber is spent: any subscription is a second one (rule 2.5).
+        current = NO_DEMAND if self._done else self._subscription
+        if not validate_subscription(current, subscription, "subscriber"):
             return
         self._subscription = subscription
         if self._cancelled:

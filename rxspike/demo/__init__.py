@@ -20,9 +20,11 @@ proxy or a crash would, so resuming can be watched. A client that reconnects wit
 ``Last-Event-ID: N`` (what ``EventSource`` sends) gets the stream from ``N + 1`` on, in every
 approach and format (the push designs still drop what their ``overflow`` drops); when
 nothing is left, SSE answers ``204`` and the browser stops reconnecting. ``GET /metrics``
-reports the open streams (with per-stream statistics), the recently ended ones and the
-totals. ``GET /`` is a live page that shows one stream in the browser (:mod:`.live`). Every
-response names its process in ``X-Worker-Pid``.
+reports the totals, one page of the open streams (with per-stream statistics,
+``?offset=&limit=``) and the recently ended ones; ``GET /metrics/prometheus`` the same
+aggregates for Prometheus (with the ``metrics`` extra). ``GET /`` is a live page that shows
+one stream in the browser (:mod:`.live`). Every response names its process in
+``X-Worker-Pid``.
 
 :func:`make_app` builds the application from source factories (:class:`Sources`), so a
 caller (the scenario harness, a test) hands in its own instead of patching this package.
@@ -30,15 +32,19 @@ caller (the scenario harness, a test) hands in its own instead of patching this 
 Layers: the demo sits on :mod:`rxspike.web`; the harness and the CLI sit on it.
 """
 
-from .app import DEMO_OPTIONS, SOURCES_KEY, approach_sources, make_app
+from .app import DEMO_OPTIONS, PROMETHEUS_PATH, SOURCES_KEY, approach_sources, make_app
 from .names import APPROACHES, FORMATS, OVERFLOWS, Approach, Format
 from .params import (
+    MAX_BUFFER_BYTES,
     MAX_CAPACITY,
     MAX_COUNT,
     MAX_INTERVAL_MS,
+    MAX_METRICS_PAGE,
     MAX_RATE,
     MAX_SIZE,
     MAX_TOTAL_BYTES,
+    METRICS_PAGE,
+    MIN_INTERVAL_MS,
     MIN_SIZE,
     BadParameter,
     Params,
@@ -60,14 +66,19 @@ __all__ = [
     "APPROACHES",
     "DEMO_OPTIONS",
     "FORMATS",
+    "MAX_BUFFER_BYTES",
     "MAX_CAPACITY",
     "MAX_COUNT",
     "MAX_INTERVAL_MS",
+    "MAX_METRICS_PAGE",
     "MAX_RATE",
     "MAX_SIZE",
     "MAX_TOTAL_BYTES",
+    "METRICS_PAGE",
+    "MIN_INTERVAL_MS",
     "MIN_SIZE",
     "OVERFLOWS",
+    "PROMETHEUS_PATH",
     "PUSH_BATCH",
     "SOURCES_KEY",
     "Approach",

@@ -2,14 +2,16 @@
 
 An unbounded queue sits between the push source and a write loop: it grows without bound
 behind a slow client and keeps its source running after the client left. It counts itself
-in the registry (:class:`NaiveStream`) so that ``/metrics`` shows it too.
+in the registry (:class:`NaiveStream`) so that ``/metrics`` shows it too. Naive as it is, it
+is quiet in the log: a client that left ends it without a traceback, and a source that fails
+after the headers logs one WARNING line and cuts the connection (no final chunk).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -20,9 +22,11 @@ from rxspike.web import EndReason, StreamRegistry, StreamStats
 from .params import Params
 from .sources import dropping, encoder_for
 
+logger = logging.getLogger("rxspike.demo")
+
 
 async def push_unbounded(
-    request: web.Request, params: Params, push: Observable[Any], sent: Callable[[int], None]
+    request: web.Request, params: Params, push: Observable[Any], counted: NaiveStream
 ) -> web.StreamResponse:
     """The naive bridge, kept for comparison: it grows without bound behind a slow client."""
     encode = encoder_for(params).encode
@@ -35,17 +39,22 @@ async def push_unbounded(
         queue.put_nowait, queue.put_nowait, lambda: queue.put_nowait(end)
     )
     response = web.StreamResponse(headers={"Content-Type": encoder_for(params).media_type})
-    await response.prepare(request)
     try:
+        await response.prepare(request)
         while (item := await queue.get()) is not end:
             if isinstance(item, Exception):
-                raise item
+                counted.failed(item)
+                if request.transport is not None:
+                    request.transport.close()  # no final chunk: the body is not complete
+                return response
             data = encode(item)
             await response.write(data)
-            sent(len(data))
+            counted.sent(len(data))
+        await response.write_eof()
+    except ConnectionError:  # the client left; aiohttp answers nothing more
+        counted.gone()
     finally:
         subscription.dispose()
-    await response.write_eof()
     return response
 
 
@@ -71,6 +80,7 @@ class NaiveStream:
     def sent(self, size: int) -> None:
         self._items += 1
         self._bytes += size
+        self._registry.tally.wrote(1, size)
 
     def stats(self) -> StreamStats:
         return StreamStats(
@@ -86,6 +96,23 @@ class NaiveStream:
             self._reason,
             None if self._error is None else repr(self._error),
         )
+
+    def gone(self) -> None:
+        """The client left (a write failed)."""
+        if self._reason is None:
+            self._reason = EndReason.CLIENT_GONE
+
+    def failed(self, error: Exception) -> None:
+        """The source failed after the headers: one WARNING line, no traceback."""
+        if self._reason is None:
+            self._reason, self._error = EndReason.FAILED, error
+            logger.warning(
+                "stream %d (%s, push-unbounded) failed after the headers, %d items: %r",
+                self._id,
+                self._request,
+                self._items,
+                error,
+            )
 
     def stop(self, reason: EndReason) -> None:
         if self._reason is None and self._task is not None:

@@ -29,6 +29,9 @@ class Approach(enum.StrEnum):
     PUSH_UNBOUNDED = "push-unbounded"
     #: A plain async generator, pulled one item per unit of demand.
     ASYNC_ITERATOR = "async-iterator"
+    #: The feed in a Redis stream, read with demand; only with ``rxspike serve
+    #: --redis-url`` (:mod:`rxspike.demo.redis_feed`), so not among :data:`APPROACHES`.
+    REDIS = "redis"
 
 
 class Format(enum.StrEnum):
@@ -42,8 +45,8 @@ class Format(enum.StrEnum):
     BYTES = "bytes"
 
 
-#: Every approach's name, in report order.
-APPROACHES: tuple[str, ...] = tuple(a.value for a in Approach)
+#: The approaches every server runs in-process, in report order (the harness compares these).
+APPROACHES: tuple[str, ...] = tuple(a.value for a in Approach if a is not Approach.REDIS)
 #: Every format's name.
 FORMATS: tuple[str, ...] = tuple(f.value for f in Format)
 #: ``overflow=`` names and the buffer strategy each selects.

@@ -1,14 +1,16 @@
 """Incremental parsers that pull sequence numbers out of the demo server's stream formats.
 
 Each parser takes the body in whatever pieces the socket delivers and returns the sequence
-numbers of the items those pieces completed. An in-band error (an SSE ``event: error``, an
-NDJSON line with an ``"error"`` key) is collected in ``errors`` instead.
+numbers of the items those pieces completed. An in-band error (an SSE ``event:
+stream-error``, :data:`rxspike.web.ERROR_EVENT`; an NDJSON line with an ``"error"`` key) is
+collected in ``errors`` instead.
 
 >>> p = NdjsonFrames()
 >>> p.feed(b'{"seq": 0, "data": "aa"}\\n{"seq": 1, "da'), p.feed(b'ta": "bb"}\\n')
 ([0], [1])
 >>> s = SseFrames()
->>> s.feed(b"id: 7\\ndata: x\\n\\nevent: error\\ndata: boom\\n\\n"), s.errors
+>>> s.feed(b"id: 7\\ndata: x\\n\\nevent: stream-error\\nid: rxspike-stream-failed\\n"
+...        b"data: boom\\n\\n"), s.errors
 ([7], ['boom'])
 >>> b = BytesFrames(size=12)
 >>> b.feed((5).to_bytes(8, "big") + b"abcd" + (6).to_bytes(8, "big")), b.feed(b"efgh")
@@ -19,6 +21,10 @@ from __future__ import annotations
 
 import json
 import re
+
+from rxspike.web import ERROR_EVENT
+
+_ERROR_EVENT = ERROR_EVENT.encode()
 
 _SEQ = re.compile(rb'"seq"\s*:\s*(\d+)')
 
@@ -80,7 +86,7 @@ class NdjsonFrames(Frames):
 
 
 class SseFrames(Frames):
-    """Server-sent events: the ``id:`` field is the sequence number; ``event: error`` fails.
+    """Server-sent events: the ``id:`` field is the sequence number; the error event fails.
 
     An id that is not a number (a Redis entry id, ``1700000000000-0``) leaves the sequence
     number to the payload, which starts with it. :attr:`last_id` is the last id seen, what a
@@ -116,7 +122,7 @@ class SseFrames(Frames):
                     kind = line[6:].strip()
                 elif line.startswith(b"data:"):
                     payload = line[5:].strip()
-            if kind == b"error":
+            if kind == _ERROR_EVENT:
                 self.errors.append(payload.decode(errors="replace"))
             elif ident:
                 self.last_id = ident.decode()

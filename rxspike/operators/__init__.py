@@ -1,12 +1,11 @@
 """Demand-aware operators, used like ``reactivex.operators``: ``flow.pipe(take(3))``."""
 
 from ..core import fuse
+from ..core.kit import BufferOverflowError, EmitResult, Overflow, StageOperator, StageStats
 from ._batch import batch
 from ._buffer import on_backpressure_buffer
 from ._latest import on_backpressure_latest, on_backpressure_reduce
 from ._limit_rate import limit_rate
-from ._overflow import BufferOverflowError, EmitResult, Overflow
-from ._stats import StageOperator, StageStats
 from ._take import take
 from ._throttle import ThrottleExceededError, ThrottleMode, throttle
 

@@ -8,16 +8,23 @@ from typing import Any, Generic, TypeVar
 
 from reactivex import abc
 
-from ..core import Flowable, Subscriber, Subscription
-from ..core._demand import ACTIVE, DemandLoop, Lifecycle
-from ..core.errors import MissingBackpressureError
+from ..core import UNBOUNDED, Flowable, MissingBackpressureError, Subscriber, Subscription
 from ..core.hooks import report_undeliverable
-from ..core.sources import NO_DEMAND
-from ..core.types import UNBOUNDED
+from ..core.kit import (
+    ACTIVE,
+    DemandLoop,
+    StageOperator,
+    StageStats,
+    Upstream,
+    check_callable,
+    checked_int_cost,
+    empty_stats,
+    end_at_once,
+    positive_int,
+    seconds,
+    subscribe_fenced,
+)
 from ._clock import Clock, check_scheduler, resolve_scheduler
-from ._link import UpstreamLink
-from ._overflow import check_callable, check_capacity
-from ._stats import StageOperator, StageStats, empty_stats
 
 T = TypeVar("T")
 
@@ -91,7 +98,7 @@ class _Batcher(DemandLoop, Generic[T]):
         self._high_water = 0
         self._done = False
         self._error: Exception | None = None
-        self._link: UpstreamLink | None = None
+        self._link: Upstream | None = None
         self._timer: abc.DisposableBase | None = None
         self._generation = 0
         self._time_up = False
@@ -106,13 +113,11 @@ class _Batcher(DemandLoop, Generic[T]):
                 self._clock = Clock(resolve_scheduler(self._scheduler, "batch(max_time=...)"))
             except RuntimeError as error:
                 self._downstream = None
-                downstream.on_subscribe(NO_DEMAND)
-                downstream.on_error(error)
+                end_at_once(downstream, error)
                 return
-        downstream.on_subscribe(self)
-        if self._state is not ACTIVE:
+        if not subscribe_fenced(downstream, self) or self._state is not ACTIVE:
             return
-        link = self._link = UpstreamLink(self)
+        link = self._link = Upstream(self, "batch()")
         source.subscribe_flow(link)
 
     # -- upstream --------------------------------------------------------------------------
@@ -132,8 +137,7 @@ class _Batcher(DemandLoop, Generic[T]):
                 self._inputs.append(item)
                 self._held += 1
                 self._high_water = max(self._high_water, self._held)
-            self._wip += 1
-            if self._wip != 1:
+            if not self._enter_locked():
                 return
         self._run()
 
@@ -148,8 +152,7 @@ class _Batcher(DemandLoop, Generic[T]):
                 self._done = True
                 if error is not None and self._error is None:
                     self._error = error
-                self._wip += 1
-                run = self._wip == 1
+                run = self._enter_locked()
         if late is not None:
             report_undeliverable(late)
         elif run:
@@ -179,14 +182,11 @@ class _Batcher(DemandLoop, Generic[T]):
                 self._batches_delivered += 1
                 try:
                     downstream.on_next(chunk)
-                except Exception as error:
-                    with lock:
-                        self._state = Lifecycle.CANCELLED
-                    self._release()
-                    report_undeliverable(error)
+                except Exception as error:  # the subscriber broke rule 2.13
+                    self._abandon(error)
                     return
                 if self._state is not ACTIVE:
-                    self._release()
+                    self._release_fenced()
                     return
             if self._time_up:
                 self._time_up = False
@@ -216,7 +216,7 @@ class _Batcher(DemandLoop, Generic[T]):
         cost = 0
         if self._max_bytes is not None:
             try:
-                cost = self._cost(item)
+                cost = checked_int_cost(self._cost(item), "batch()")
             except Exception as error:
                 self._fail(error)
                 with self._lock:
@@ -259,7 +259,7 @@ class _Batcher(DemandLoop, Generic[T]):
             if room <= 0 or (self._outstanding and room < self._window - self._window // 4):
                 return
             self._outstanding += room
-        link.subscription.request(room)
+        link.request(room)
 
     def _fail(self, error: Exception) -> None:
         with self._lock:
@@ -270,9 +270,11 @@ class _Batcher(DemandLoop, Generic[T]):
 
     def _release(self) -> None:
         self._downstream = None
+        # Signalled already; its traceback's frames would keep the failed subscriber alive.
+        self._error = None
         link, self._link = self._link, None
         if link is not None:
-            link.cancel()
+            link.cancel(self._outstanding)
         timer, self._timer = self._timer, None
         self._generation += 1
         if timer is not None:
@@ -359,24 +361,20 @@ def batch(
     if max_items is None and max_bytes is None and max_time is None:
         raise ValueError("batch() needs at least one of max_items, max_bytes, max_time")
     if max_items is not None:
-        check_capacity(max_items, "batch(max_items)")
+        positive_int(max_items, "batch(max_items)")
     if max_bytes is not None:
-        check_capacity(max_bytes, "batch(max_bytes)")
+        positive_int(max_bytes, "batch(max_bytes)")
     check_callable(cost, "batch(cost)", optional=False)
-    if max_time is not None and (
-        isinstance(max_time, bool) or not isinstance(max_time, int | float) or not max_time > 0
-    ):
-        raise ValueError(f"batch(max_time) must be a positive number of seconds, got {max_time!r}")
+    max_seconds = seconds(max_time, "batch(max_time)") if max_time is not None else None
     check_scheduler(scheduler, "batch(scheduler)")
     if window is None:
         window = 2 * max_items if max_items is not None else 256
     else:
-        check_capacity(window, "batch(window)")
+        positive_int(window, "batch(window)")
         if max_items is not None and window < max_items:
             raise ValueError(f"batch(window) must be >= max_items ({max_items}), got {window!r}")
     limit = max_items if max_items is not None else window
     held = window
-    seconds = float(max_time) if max_time is not None else None
     parts = [
         f"{name}={value}"
         for name, value in (
@@ -395,7 +393,7 @@ def batch(
             max_items=limit,
             max_bytes=max_bytes,
             cost=cost,
-            max_time=seconds,
+            max_time=max_seconds,
             scheduler=scheduler,
             window=held,
         )

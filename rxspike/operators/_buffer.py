@@ -2,76 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar
 
-from ..core import Flowable, Subscriber, Subscription
-from ..core._demand import ACTIVE
-from ..core.errors import ProtocolViolationError
-from ..core.hooks import report_undeliverable
-from ..core.types import UNBOUNDED
-from ._overflow import (
+from ..core import UNBOUNDED, Flowable, Subscriber, Subscription
+from ..core.kit import (
+    ACTIVE,
     BufferStage,
     Cost,
     OnDropped,
     Overflow,
     Reducer,
+    StageOperator,
+    Upstream,
     check_callable,
     check_capacity,
     check_max_bytes,
     check_overflow,
+    empty_stats,
+    subscribe_fenced,
 )
-from ._stats import StageOperator, empty_stats
 
 T = TypeVar("T")
-
-
-def _ignore(_: Any) -> None:
-    pass
-
-
-class UpstreamLink(Generic[T]):
-    """A stage's subscriber upstream: asks for everything, feeds each item to the stage."""
-
-    __slots__ = ("_cancelled", "_stage", "_subscription", "on_next")
-
-    def __init__(self, stage: BufferStage[T]) -> None:
-        self._stage: BufferStage[T] | None = stage
-        self._subscription: Subscription | None = None
-        self._cancelled = False
-        # The stage's offer itself, one call per item; its answer is of no use here.
-        self.on_next: Callable[[T], None] = cast(Callable[[T], None], stage.offer)
-
-    def on_subscribe(self, subscription: Subscription) -> None:
-        if self._subscription is not None or self._cancelled:
-            subscription.cancel()
-            if self._subscription is not None:
-                report_undeliverable(
-                    ProtocolViolationError("upstream called on_subscribe twice (rule 2.5)")
-                )
-            return
-        self._subscription = subscription
-        subscription.request(UNBOUNDED)
-
-    def on_error(self, error: Exception) -> None:
-        stage = self._stage
-        if stage is None:
-            report_undeliverable(error)
-        else:
-            stage.fail(error)
-
-    def on_completed(self) -> None:
-        stage = self._stage
-        if stage is not None:
-            stage.complete()
-
-    def cancel(self) -> None:
-        self._cancelled = True
-        self._stage = None
-        self.on_next = _ignore
-        subscription, self._subscription = self._subscription, None
-        if subscription is not None:
-            subscription.cancel()
 
 
 class BufferSubscription(BufferStage[T]):
@@ -84,15 +35,27 @@ class BufferSubscription(BufferStage[T]):
         self._source: Flowable[T] | None = source
 
     def start(self) -> None:
-        link = UpstreamLink(self)
+        link = Upstream(self, self._where)
         self._cancel_upstream = link.cancel
         downstream, source = self._downstream, self._source
         self._source = None
         if downstream is None or source is None:
             return
-        downstream.on_subscribe(self)
-        if self._state is ACTIVE:
-            source.subscribe_flow(link)
+        if subscribe_fenced(downstream, self) and self._state is ACTIVE:
+            self._feed(lambda: source.subscribe_flow(link))
+
+    # -- UpstreamStage: the upstream link calls offer() itself, one call per item ----------
+
+    _on_item = BufferStage.offer
+
+    def _upstream_subscribed(self, subscription: Subscription) -> None:
+        subscription.request(UNBOUNDED)
+
+    def _upstream_end(self, error: Exception | None) -> None:
+        if error is None:
+            self.complete()
+        else:
+            self.fail(error)
 
 
 def on_backpressure_buffer(

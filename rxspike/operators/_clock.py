@@ -58,15 +58,17 @@ class Clock:
     clock) it is read directly, with the same meaning and a fraction of the cost.
     """
 
-    __slots__ = ("_origin", "_read", "scheduler")
+    __slots__ = ("origin", "read", "scheduler")
 
     def __init__(self, scheduler: abc.SchedulerBase) -> None:
         self.scheduler = scheduler
-        self._read = _reader(scheduler)
-        self._origin = self._read()
+        #: The scheduler's time base, in seconds (``now() == read() - origin``): a stage that
+        #: reads the time once per item calls it directly.
+        self.read = _reader(scheduler)
+        self.origin = self.read()
 
     def now(self) -> float:
-        return self._read() - self._origin
+        return self.read() - self.origin
 
     def after(self, seconds: float, action: Callable[[], None]) -> abc.DisposableBase:
         """Run ``action`` after ``seconds``, rounded up to the microsecond (never early)."""

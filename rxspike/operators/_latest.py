@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from ..core.kit import OnDropped, Overflow, StageOperator, check_callable
 from ._buffer import buffer_operator
-from ._overflow import OnDropped, Overflow, check_callable
-from ._stats import StageOperator
 
 T = TypeVar("T")
 

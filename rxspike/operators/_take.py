@@ -14,7 +14,7 @@ from ..core import (
     Subscription,
 )
 from ..core.hooks import report_undeliverable
-from ..core.sources import NO_DEMAND
+from ..core.kit import end_at_once, subscribe_fenced, validate_subscription
 
 T = TypeVar("T")
 
@@ -56,18 +56,21 @@ class _Take:
     # -- Subscriber (upstream side) ---------------------------------------------------------
 
     def on_subscribe(self, subscription: Subscription) -> None:
+        if not validate_subscription(
+            self._upstream, subscription, f"upstream of take({self._count})"
+        ):
+            return
         downstream = self._downstream
-        if self._upstream is not None or downstream is None:
+        if downstream is None:  # cancelled before upstream subscribed
             subscription.cancel()
             return
         self._upstream = subscription
         if self._remaining == 0:
             subscription.cancel()
             self._downstream = None
-            downstream.on_subscribe(NO_DEMAND)
-            downstream.on_completed()
+            end_at_once(downstream, None)
             return
-        downstream.on_subscribe(self)
+        subscribe_fenced(downstream, self)
 
     def on_next(self, item: Any) -> None:
         remaining = self._remaining - 1
@@ -145,7 +148,7 @@ class _Take:
         upstream = self._upstream
         if upstream is None:
             return
-        if n <= 0:
+        if type(n) is not int or n <= 0:
             upstream.request(n)  # the source answers with InvalidDemandError
             return
         with self._lock:  # request may race in from several threads

@@ -10,16 +10,29 @@ from typing import Any, Generic, TypeVar
 
 from reactivex import abc
 
-from ..core import Flowable, Subscriber, Subscription
-from ..core._demand import ACTIVE, DemandLoop, Lifecycle
-from ..core.errors import MissingBackpressureError, RxSpikeError
+from ..core import UNBOUNDED, Flowable, MissingBackpressureError, Subscriber, Subscription
+from ..core.errors import InvalidCallbackResultError, RxSpikeError
 from ..core.hooks import report_undeliverable
-from ..core.sources import NO_DEMAND
-from ..core.types import UNBOUNDED
+from ..core.kit import (
+    ACTIVE,
+    DemandLoop,
+    OnDropped,
+    StageOperator,
+    StageStats,
+    Upstream,
+    check_callable,
+    checked_cost,
+    checked_delay,
+    empty_stats,
+    end_at_once,
+    member,
+    positive_int,
+    positive_number,
+    subscribe_fenced,
+    validate_subscription,
+)
+from ..core.kit import rate as token_rate
 from ._clock import Clock, check_scheduler, resolve_scheduler
-from ._link import UpstreamLink
-from ._overflow import OnDropped, check_callable, check_capacity
-from ._stats import StageOperator, StageStats, empty_stats
 
 T = TypeVar("T")
 
@@ -66,8 +79,11 @@ class TokenBucket:
     def take(self, cost: float, now: float, *, debt: bool) -> bool:
         """Take ``cost`` tokens if there are enough. With ``debt``, an item costing more than
         ``burst`` goes once the bucket is full and leaves it negative (shaping stays fair)."""
-        self.refill(now)
-        need = min(cost, self.burst) if debt else cost
+        if now > self.stamp:  # refill(), inlined: this runs once per item
+            tokens = self.tokens + (now - self.stamp) * self.rate
+            self.tokens = tokens if tokens < self.burst else self.burst
+            self.stamp = now
+        need = cost if not debt or cost < self.burst else self.burst
         if self.tokens + _EPSILON * max(1.0, need) < need:
             return False
         self.tokens -= cost
@@ -83,6 +99,10 @@ Cost = Callable[[Any], float]
 
 def _unit_cost(_: Any) -> int:
     return 1
+
+
+def _no_time() -> float:
+    raise RuntimeError("throttle() read the time before it was subscribed")
 
 
 class _Shaper(DemandLoop, Generic[T]):
@@ -141,7 +161,7 @@ class _Shaper(DemandLoop, Generic[T]):
         self._high_water = 0
         self._done = False
         self._error: Exception | None = None
-        self._link: UpstreamLink | None = None
+        self._link: Upstream | None = None
         self._timer: abc.DisposableBase | None = None
         self._timer_pending = False
 
@@ -154,20 +174,18 @@ class _Shaper(DemandLoop, Generic[T]):
             self._clock = Clock(resolve_scheduler(self._scheduler, "throttle()"))
         except RuntimeError as error:
             self._downstream = None
-            downstream.on_subscribe(NO_DEMAND)
-            downstream.on_error(error)
+            end_at_once(downstream, error)
             return
-        downstream.on_subscribe(self)
-        if self._state is not ACTIVE:
+        if not subscribe_fenced(downstream, self) or self._state is not ACTIVE:
             return
-        link = self._link = UpstreamLink(self)
+        link = self._link = Upstream(self, "throttle()")
         source.subscribe_flow(link)
 
     # -- upstream ------------------------------------------------------------------------------
 
     def _on_item(self, item: T) -> None:
         try:
-            cost = self._cost(item)
+            cost = checked_cost(self._cost(item), "throttle()")
         except Exception as error:
             self._upstream_end(error)
             return
@@ -184,8 +202,7 @@ class _Shaper(DemandLoop, Generic[T]):
             else:
                 queue.append((item, cost))
                 self._high_water = max(self._high_water, len(queue))
-            self._wip += 1
-            if self._wip != 1:
+            if not self._enter_locked():
                 return
         self._run()
 
@@ -202,8 +219,7 @@ class _Shaper(DemandLoop, Generic[T]):
                 self._done = True
                 if error is not None and self._error is None:
                     self._error = error
-                self._wip += 1
-                run = self._wip == 1
+                run = self._enter_locked()
         if late is not None:
             report_undeliverable(late)
         elif run:
@@ -236,36 +252,40 @@ class _Shaper(DemandLoop, Generic[T]):
             item, cost = queue[0]
             if not bucket.take(cost, clock.now(), debt=True):
                 if not self._timer_pending:
+                    try:
+                        wait = checked_delay(bucket.wait(cost), "throttle()")
+                    except InvalidCallbackResultError as error:
+                        self._end(error)
+                        return
                     self._timer_pending = True
-                    self._timer = clock.after(bucket.wait(cost), self._tick)
+                    self._timer = clock.after(wait, self._tick)
                 return
             with self._lock:
                 queue.popleft()
                 self._delivered += 1
             try:
                 downstream.on_next(item)
-            except Exception as error:
-                with self._lock:
-                    self._state = Lifecycle.CANCELLED
-                self._release()
-                report_undeliverable(error)
+            except Exception as error:  # the subscriber broke rule 2.13
+                self._abandon(error)
                 return
             if self._state is not ACTIVE:
-                self._release()
+                self._release_fenced()
                 return
             consumed = self._consumed + 1
             if consumed == self._replenish:
                 consumed = 0
                 link = self._link
-                if link is not None and link.subscription is not None:
-                    link.subscription.request(self._replenish)
+                if link is not None:
+                    link.request(self._replenish)
             self._consumed = consumed
 
     def _release(self) -> None:
         self._downstream = None
+        # Signalled already; its traceback's frames would keep the failed subscriber alive.
+        self._error = None
         link, self._link = self._link, None
         if link is not None:
-            link.cancel()
+            link.cancel(max(self._prefetch - len(self._queue) - self._consumed, 0))
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.dispose()
@@ -300,6 +320,8 @@ class _Enforcer(Generic[T]):
         "_fail",
         "_lock",
         "_on_dropped",
+        "_origin",
+        "_read",
         "_requested",
         "_scheduler",
         "_source",
@@ -311,7 +333,7 @@ class _Enforcer(Generic[T]):
         downstream: Subscriber[T],
         source: Flowable[T],
         bucket: TokenBucket,
-        cost: Cost,
+        cost: Cost | None,
         *,
         scheduler: abc.SchedulerBase | None,
         fail: bool,
@@ -330,6 +352,8 @@ class _Enforcer(Generic[T]):
         self._requested = 0
         self._delivered = 0
         self._dropped = 0
+        self._read: Callable[[], float] = _no_time
+        self._origin = 0.0
 
     def start(self) -> None:
         downstream, source = self._downstream, self._source
@@ -337,38 +361,47 @@ class _Enforcer(Generic[T]):
         if downstream is None or source is None:
             return
         try:
-            self._clock = Clock(resolve_scheduler(self._scheduler, "throttle()"))
+            clock = self._clock = Clock(resolve_scheduler(self._scheduler, "throttle()"))
         except RuntimeError as error:
             self._downstream = None
-            downstream.on_subscribe(NO_DEMAND)
-            downstream.on_error(error)
+            end_at_once(downstream, error)
             return
+        self._read, self._origin = clock.read, clock.origin
         source.subscribe_flow(self)
 
     # -- Subscriber (upstream side) ----------------------------------------------------------
 
     def on_subscribe(self, subscription: Subscription) -> None:
+        if not validate_subscription(self._upstream, subscription, "upstream of throttle()"):
+            return
         downstream = self._downstream
-        if self._upstream is not None or downstream is None:
+        if downstream is None:  # cancelled before upstream subscribed
             subscription.cancel()
             return
         self._upstream = subscription
-        downstream.on_subscribe(self)
+        subscribe_fenced(downstream, self)
 
     def on_next(self, item: T) -> None:
         downstream = self._downstream
         if downstream is None:
             return
-        try:
-            cost = self._cost(item)
-        except Exception as error:
-            self._stop(error)
-            return
-        clock = self._clock
-        if clock is not None and self._bucket.take(cost, clock.now(), debt=False):
+        if self._cost is None:
+            cost = 1.0
+        else:
+            try:
+                cost = checked_cost(self._cost(item), "throttle()")
+            except Exception as error:
+                self._stop(error)
+                return
+        # The clock's reader, called directly: one call per item instead of two.
+        if self._bucket.take(cost, self._read() - self._origin, debt=False):
             self._delivered += 1
             downstream.on_next(item)
             return
+        self._refuse(item, cost)
+
+    def _refuse(self, item: T, cost: float) -> None:
+        """An item without tokens: fail, or drop it and ask upstream for one more instead."""
         self._dropped += 1
         if self._fail:
             self._stop(
@@ -414,11 +447,11 @@ class _Enforcer(Generic[T]):
         upstream = self._upstream
         if upstream is None:
             return
-        if n > 0:
+        if type(n) is int and n > 0:
             with self._lock:
                 total = self._requested + n
                 self._requested = total if total < UNBOUNDED else UNBOUNDED
-        upstream.request(n)  # n <= 0: the source answers with InvalidDemandError
+        upstream.request(n)  # not a positive int: the source answers with InvalidDemandError
 
     def cancel(self) -> None:
         self._downstream = None
@@ -438,14 +471,6 @@ class _Enforcer(Generic[T]):
             high_water=0,
             received=delivered + dropped,
         )
-
-
-def _check_positive_number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{what} must be a positive number, got {value!r}")
-    if value == float("inf"):
-        raise ValueError(f"{what} must be finite, got {value!r}")
-    return float(value)
 
 
 def throttle(
@@ -517,15 +542,14 @@ def throttle(
         TypeError: ``mode`` is not a :class:`ThrottleMode`, ``scheduler`` not a reactivex
             scheduler, or ``cost``/``on_dropped`` not callable.
     """
-    rate = _check_positive_number(rate, "throttle(rate)")
-    burst = _check_positive_number(burst, "throttle(burst)")
-    if not isinstance(mode, ThrottleMode):
-        allowed = ", ".join(f"ThrottleMode.{m.name}" for m in ThrottleMode)
-        raise TypeError(f"throttle(mode) must be one of {allowed}, got {mode!r}")
+    positive_number(rate, "throttle(rate)")
+    burst = positive_number(burst, "throttle(burst)")
+    rate = token_rate(rate, burst, "throttle(rate)")
+    member(mode, ThrottleMode, "throttle(mode)")
     check_callable(cost, "throttle(cost)")
     check_callable(on_dropped, "throttle(on_dropped)")
     check_scheduler(scheduler, "throttle(scheduler)")
-    check_capacity(prefetch, "throttle(prefetch)")
+    positive_int(prefetch, "throttle(prefetch)")
     if on_dropped is not None and mode is not ThrottleMode.ENFORCE_DROP:
         raise ValueError(f"throttle(on_dropped) is only used with ENFORCE_DROP, not {mode}")
     item_cost: Cost = cost if cost is not None else _unit_cost
@@ -541,7 +565,7 @@ def throttle(
             subscriber,
             source,
             bucket,
-            item_cost,
+            cost,
             scheduler=scheduler,
             fail=mode is ThrottleMode.ENFORCE_FAIL,
             on_dropped=on_dropped,

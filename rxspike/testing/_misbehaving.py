@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 import threading
 
-from ..core._workloop import WorkLoop
 from ..core.errors import InvalidDemandError
 from ..core.flowable import Flowable
+from ..core.kit import WorkLoop
 from ..core.types import UNBOUNDED, Subscriber
 
 

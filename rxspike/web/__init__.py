@@ -7,12 +7,11 @@ One call in a handler, with demand taken from the socket::
 
 and for a stream a browser resumes after a reconnect::
 
-    return await rxspike.web.sse(
-        request, events_after(None), id=lambda e: e.seq, resume=events_after
-    )
+    return await rxspike.web.sse(request, id=lambda e: e.seq, resume=events_after)
 
 ``rxspike.web.setup(app)`` gives the application its stream registry (per-stream metrics)
-and a graceful shutdown.
+and a graceful shutdown; ``setup(app, prometheus=True)`` also serves Prometheus metrics at
+``GET /metrics`` (:mod:`rxspike.web.prometheus`, the ``metrics`` extra).
 
 Imports the demand core, the operators and the bridges; nothing above them. The demo server
 (``rxspike serve``) sits on top of it, in :mod:`rxspike.demo`.
@@ -21,9 +20,19 @@ Imports the demand core, the operators and the bridges; nothing above them. The 
 from ._disconnect import POLL_INTERVAL
 from ._errors import DEFAULT_STATUSES, ErrorInfo, InvalidLastEventId, describe_error
 from ._writer import FlowWriter, WriterState
-from .application import REGISTRY_KEY, registry_for, setup
-from .encoders import NDJSON, SSE, Encoder, Raw, ServerSentEvent
+from .application import REGISTRY_KEY, metrics_handler, registry_for, setup
+from .encoders import (
+    ERROR_EVENT,
+    FAILED_ID,
+    NDJSON,
+    RETRYABLE_STATUSES,
+    SSE,
+    Encoder,
+    Raw,
+    ServerSentEvent,
+)
 from .metrics import (
+    Aggregates,
     EndReason,
     HasStatistics,
     StreamRegistry,
@@ -37,10 +46,14 @@ from .responses import Resume, ndjson, raw, sse, stream
 __all__ = [
     "DEFAULT_PUSH_CAPACITY",
     "DEFAULT_STATUSES",
+    "ERROR_EVENT",
+    "FAILED_ID",
     "NDJSON",
     "POLL_INTERVAL",
     "REGISTRY_KEY",
+    "RETRYABLE_STATUSES",
     "SSE",
+    "Aggregates",
     "Encoder",
     "EndReason",
     "ErrorEnd",
@@ -58,6 +71,7 @@ __all__ = [
     "WriterState",
     "default_registry",
     "describe_error",
+    "metrics_handler",
     "ndjson",
     "raw",
     "registry_for",

@@ -8,8 +8,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from ..core import MissingBackpressureError, ProtocolViolationError, Subscription
+from ..core import MissingBackpressureError, Subscription
 from ..core.hooks import report_undeliverable
+from ..core.kit import validate_subscription
 
 T = TypeVar("T")
 
@@ -136,10 +137,10 @@ class FrameReceiver(Generic[T]):
     # -- Subscriber ----------------------------------------------------------------------------
 
     def on_subscribe(self, subscription: Subscription) -> None:
-        if self.subscription is not None or self.finished:
+        if not validate_subscription(self.subscription, subscription, "HTTP writer"):
+            return
+        if self.finished:  # cancelled before the subscription came
             subscription.cancel()
-            if self.subscription is not None:
-                report_undeliverable(ProtocolViolationError("on_subscribe called twice (rule 2.5)"))
             return
         self.subscription = subscription
 

@@ -355,6 +355,7 @@ class FlowWriter(Generic[T]):
         protocol, payload_writer = self._protocol, self._payload_writer
         gzip = self._gzip
         now = self._loop.time
+        tally = self._registry.tally  # the registry's aggregates, kept up to date per write
         next_yield = 0.0
         while self._stop_reason is None:
             oldest = receiver.since
@@ -386,6 +387,7 @@ class FlowWriter(Generic[T]):
             self._writes += 1
             lag = self._lag = started - oldest
             self._max_lag = max(self._max_lag, lag)
+            tally.wrote(count, size, lag)
             self._replenish()
             if started >= next_yield:  # wrote for a time slice: every other task gets a turn
                 await asyncio.sleep(0)

@@ -33,6 +33,19 @@ from ._errors import ErrorInfo
 T_contra = TypeVar("T_contra", contravariant=True)
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+#: The event name of SSE's in-band error frame. Not ``error``: EventSource fires ``onerror``
+#: for its own connection errors and for a server event of that name alike, so a page
+#: could not tell a failed stream from a dropped connection.
+ERROR_EVENT = "stream-error"
+#: The ``id:`` an SSE error frame sets when the stream must not be retried. The browser
+#: sends it back as ``Last-Event-ID`` when it reconnects, and every SSE stream answers such
+#: a reconnect ``204 No Content``, which stops EventSource for good, even on a page that
+#: ignores the frame.
+FAILED_ID = "rxspike-stream-failed"
+#: Statuses of failures worth retrying (the upstream may be back): their SSE error frame
+#: says ``"retry": true`` and keeps the last id, so the browser reconnects and resumes.
+RETRYABLE_STATUSES = frozenset({502, 503, 504})
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -141,7 +154,11 @@ class SSE(Encoder[Any]):
     ``bytes`` (UTF-8 text, sent as the ``data``), or any JSON-serialisable value (sent as
     compact JSON data). ``id`` and ``event`` give every other item its ``id:`` and
     ``event:`` lines; ``retry`` is sent once, before the first event. An error after the
-    headers is sent as ``event: error`` with the JSON error object as data. A stream that
+    headers is sent as ``event: stream-error`` (:data:`ERROR_EVENT`) with the JSON error
+    object as data, plus ``"retry"``: ``true`` for the statuses in
+    :data:`RETRYABLE_STATUSES`, else ``false``, and then the frame also sets the id
+    :data:`FAILED_ID`, whose reconnect is answered ``204``. A page stops on its own by
+    closing its EventSource on a ``stream-error`` whose ``retry`` is false. A stream that
     completes with no items answers ``204 No Content``, which tells a browser's
     ``EventSource`` to stop reconnecting. At shutdown the goodbye is a ``retry:`` line (and
     a comment saying why), and the response ends cleanly: the browser reconnects, with
@@ -149,8 +166,11 @@ class SSE(Encoder[Any]):
 
     >>> SSE().encode("two\\nlines")
     b'data: two\\ndata: lines\\n\\n'
-    >>> SSE().encode_error(ErrorInfo(500, "Internal Server Error", stream=3))
-    b'event: error\\ndata: {"error":"Internal Server Error","status":500,"stream":3}\\n\\n'
+    >>> SSE().encode_error(ErrorInfo(500, "Internal Server Error", stream=3)).splitlines()
+    [b'event: stream-error', b'id: rxspike-stream-failed', \
+b'data: {"error":"Internal Server Error","status":500,"stream":3,"retry":false}', b'']
+    >>> SSE().encode_error(ErrorInfo(504, "upstream slow")).splitlines()
+    [b'event: stream-error', b'data: {"error":"upstream slow","status":504,"retry":true}', b'']
     >>> SSE(retry=5000).begin()
     b'retry: 5000\\n\\n'
 
@@ -207,7 +227,10 @@ class SSE(Encoder[Any]):
         return self._data_lines(self._dumps(item)).encode() + b"\n"
 
     def encode_error(self, error: ErrorInfo) -> bytes:
-        return f"event: error\ndata: {self._dumps(error.as_json())}\n\n".encode()
+        retry = error.status in RETRYABLE_STATUSES
+        data = self._dumps({**error.as_json(), "retry": retry})
+        stop = "" if retry else f"id: {FAILED_ID}\n"
+        return f"event: {ERROR_EVENT}\n{stop}data: {data}\n\n".encode()
 
     def encode_goodbye(self, info: ErrorInfo, retry: int) -> bytes:
         return f": {info.message}\nretry: {retry}\n\n".encode()
@@ -335,4 +358,15 @@ class Raw(Encoder[bytes | bytearray | memoryview | str]):
         raise TypeError(f"Raw encoder takes bytes or str items, got {type(item).__name__}")
 
 
-__all__ = ["NDJSON", "SSE", "Encoder", "EventSelector", "IdSelector", "Raw", "ServerSentEvent"]
+__all__ = [
+    "ERROR_EVENT",
+    "FAILED_ID",
+    "NDJSON",
+    "RETRYABLE_STATUSES",
+    "SSE",
+    "Encoder",
+    "EventSelector",
+    "IdSelector",
+    "Raw",
+    "ServerSentEvent",
+]

@@ -1,10 +1,15 @@
-"""Per-stream statistics, totals by end reason, and the registry of open streams.
+"""Per-stream statistics, aggregates by end reason, and the registry of open streams.
 
 Every streaming response registers with a :class:`StreamRegistry` while it runs: the one
 :func:`rxspike.web.setup` put on the application, else :data:`default_registry`. The registry
 counts what was sent and why each stream ended, gives a :class:`StreamStats` snapshot of each
 stream, and at application shutdown it ends the open streams (reason ``shutdown``, with a
 goodbye and a complete response) instead of letting aiohttp wait out its shutdown timeout.
+
+The aggregates (:meth:`StreamRegistry.aggregates`, what :mod:`rxspike.web.prometheus`
+exports) are kept up to date as streams write and end: a writer adds each write to the
+registry's :class:`Tally`, so reading them costs the same at 10 streams as at 10 000. Only
+the drops of open streams are read from their stages (streams without stages cost nothing).
 
 >>> registry = StreamRegistry()
 >>> registry.totals().open, registry.totals().ended["completed"]
@@ -14,6 +19,7 @@ goodbye and a complete response) instead of letting aiohttp wait out its shutdow
 from __future__ import annotations
 
 import asyncio
+import bisect
 import enum
 import itertools
 import logging
@@ -31,6 +37,17 @@ _NO_DROPS: Mapping[str, int] = MappingProxyType({})
 
 #: Seconds :meth:`StreamRegistry.shutdown` waits for aborted streams after the grace.
 ABORT_WAIT = 1.0
+
+#: Upper bounds (seconds) of the buckets of the per-write lag histogram.
+LAG_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+#: Upper bounds (seconds) of the buckets of the stream duration histogram.
+DURATION_BUCKETS: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 60.0, 300.0, 1800.0, 3600.0, 14400.0)
+#: Distinct drop strategies (stage names) counted apart; further names count as
+#: :data:`OTHER_STRATEGY`, so a stage named per request cannot grow the metrics without bound.
+MAX_STRATEGIES = 16
+#: The strategy label of drops beyond :data:`MAX_STRATEGIES` names, and of
+#: :meth:`StreamRegistry.count_dropped` calls that name none.
+OTHER_STRATEGY = "other"
 
 
 class EndReason(enum.Enum):
@@ -153,6 +170,103 @@ class Totals:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class HistogramSnapshot:
+    """A histogram at one instant, in Prometheus' terms.
+
+    >>> h = Histogram((1.0, 2.0)); h.observe(0.5); h.observe(1.5); h.observe(9.0)
+    >>> h.snapshot().cumulative, h.snapshot().sum
+    ((1, 2, 3), 11.0)
+    """
+
+    #: The buckets' upper bounds (the last bucket, +Inf, is implied).
+    bounds: tuple[float, ...]
+    #: Observations ``<=`` each bound, then the total (the +Inf bucket): ``len(bounds) + 1``.
+    cumulative: tuple[int, ...]
+    #: The sum of every observed value.
+    sum: float
+
+    @property
+    def count(self) -> int:
+        """How many values were observed."""
+        return self.cumulative[-1]
+
+
+class Histogram:
+    """Fixed buckets, observed in O(log buckets): cheap enough for every write."""
+
+    __slots__ = ("_bounds", "_counts", "_sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        if list(bounds) != sorted(set(bounds)) or not bounds:
+            raise ValueError(f"histogram bounds must be increasing and distinct, got {bounds!r}")
+        self._bounds = bounds
+        self._counts = [0] * (len(bounds) + 1)
+        self._sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self._counts[bisect.bisect_left(self._bounds, value)] += 1
+        self._sum += value
+
+    def snapshot(self) -> HistogramSnapshot:
+        return HistogramSnapshot(self._bounds, tuple(itertools.accumulate(self._counts)), self._sum)
+
+
+class Tally:
+    """What the streams of one registry wrote, added to by each writer as it writes.
+
+    Writers call :meth:`wrote` once per write (not per item). The counts include the open
+    streams, so the registry's aggregates never have to visit them.
+    """
+
+    __slots__ = ("bytes", "items", "lag", "writes")
+
+    def __init__(self) -> None:
+        #: Items written to sockets.
+        self.items = 0
+        #: Body bytes written to sockets (before compression and chunked framing).
+        self.bytes = 0
+        #: Writes issued.
+        self.writes = 0
+        #: Per write: how long its oldest frame waited in the writer's queue.
+        self.lag = Histogram(LAG_BUCKETS)
+
+    def wrote(self, items: int, size: int, lag: float | None = None) -> None:
+        """One write of ``items`` items, ``size`` bytes; ``lag``: its oldest frame's wait
+        (``None``: a writer with no queue, nothing to observe)."""
+        self.items += items
+        self.bytes += size
+        self.writes += 1
+        if lag is not None:
+            self.lag.observe(lag)
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregates:
+    """Everything a registry counted, over every stream, at one instant: what a monitoring
+    scrape exports. Labels are bounded: end reasons and at most :data:`MAX_STRATEGIES`
+    strategies, never a stream."""
+
+    #: Streams running now.
+    open: int
+    #: Streams started since the registry was made.
+    started: int
+    #: Ended streams by :class:`EndReason` value (every reason present, zeros included).
+    ended: Mapping[str, int]
+    #: Items written, by ended and open streams.
+    items: int
+    #: Body bytes written, by ended and open streams.
+    bytes: int
+    #: Writes issued, by ended and open streams.
+    writes: int
+    #: Items dropped upstream, by strategy (stage name), ended and open streams.
+    drops: Mapping[str, int]
+    #: Per write, how long its oldest frame waited in the writer's queue.
+    lag: HistogramSnapshot
+    #: Per ended stream, how long it lived.
+    duration: HistogramSnapshot
+
+
 class HasStatistics(Protocol):
     """A stage that reports :class:`~rxspike.operators.StageStats`: what ``from_observable``
     returns, or an operator such as ``on_backpressure_buffer(...)`` (keep the operator object
@@ -185,11 +299,14 @@ class StreamRegistry:
         """``keep_recent``: how many ended streams' stats :meth:`recent` keeps."""
         self._ids = itertools.count(1)
         self._open: dict[int, RegisteredStream] = {}
+        #: The open streams that report drops (have stages): the only ones a read visits.
+        self._staged: dict[int, RegisteredStream] = {}
         self._started = 0
         self._ended = dict.fromkeys((reason.value for reason in EndReason), 0)
-        self._items = 0
-        self._bytes = 0
-        self._dropped = 0
+        self._tally = Tally()
+        self._durations = Histogram(DURATION_BUCKETS)
+        #: Drops of ended streams (and count_dropped), by strategy.
+        self._drops: dict[str, int] = {}
         self._recent: deque[StreamStats] = deque(maxlen=keep_recent)
         self._closing = False
 
@@ -198,43 +315,88 @@ class StreamRegistry:
         """True once :meth:`shutdown` began: new streams end at once with ``shutdown``."""
         return self._closing
 
+    @property
+    def tally(self) -> Tally:
+        """Where the registry's streams add each write (see :class:`Tally`)."""
+        return self._tally
+
     def next_id(self) -> int:
         return next(self._ids)
 
     def add(self, stream: RegisteredStream) -> None:
+        """Count ``stream`` open; it adds its writes to :attr:`tally` itself."""
         self._started += 1
         self._open[stream.id] = stream
+        if stream.stats().drops:  # once per stream: does it have stages to read?
+            self._staged[stream.id] = stream
         if self._closing:
             stream.stop(EndReason.SHUTDOWN)
 
     def remove(self, stream: RegisteredStream) -> None:
         if self._open.pop(stream.id, None) is None:
             return
+        self._staged.pop(stream.id, None)
         stats = stream.stats()
         self._ended[stats.reason.value if stats.reason else EndReason.CANCELLED.value] += 1
-        self._items += stats.items
-        self._bytes += stats.bytes
-        self._dropped += sum(stats.drops.values())
+        self._durations.observe(stats.duration)
+        self._add_drops(self._drops, stats.drops)
         self._recent.append(stats)
 
-    def count_dropped(self, count: int = 1) -> None:
+    def count_dropped(self, count: int = 1, strategy: str = OTHER_STRATEGY) -> None:
         """Add ``count`` dropped items that no stream reports (an ``on_dropped`` callback)."""
-        self._dropped += count
+        self._add_drops(self._drops, {strategy: count})
 
-    def totals(self) -> Totals:
-        live = [stream.stats() for stream in self._open.values()]
-        return Totals(
-            open=len(live),
+    @staticmethod
+    def _add_drops(into: dict[str, int], drops: Mapping[str, int]) -> None:
+        for name, count in drops.items():
+            label = OTHER_STRATEGY if name not in into and len(into) >= MAX_STRATEGIES else name
+            into[label] = into.get(label, 0) + count
+
+    def aggregates(self) -> Aggregates:
+        """Every count over every stream, without visiting the open streams (except those
+        with stages, for their drops so far)."""
+        drops = dict(self._drops)
+        for stream in self._staged.values():
+            self._add_drops(drops, stream.stats().drops)
+        tally = self._tally
+        return Aggregates(
+            open=len(self._open),
             started=self._started,
             ended=MappingProxyType(dict(self._ended)),
-            items=self._items + sum(s.items for s in live),
-            bytes=self._bytes + sum(s.bytes for s in live),
-            dropped=self._dropped + sum(sum(s.drops.values()) for s in live),
+            items=tally.items,
+            bytes=tally.bytes,
+            writes=tally.writes,
+            drops=MappingProxyType(drops),
+            lag=tally.lag.snapshot(),
+            duration=self._durations.snapshot(),
         )
 
-    def open_streams(self) -> list[StreamStats]:
-        """A snapshot of each open stream, oldest first."""
-        return [stream.stats() for stream in self._open.values()]
+    def totals(self) -> Totals:
+        """The aggregates as the JSON view reports them (see :meth:`aggregates`)."""
+        found = self.aggregates()
+        return Totals(
+            open=found.open,
+            started=found.started,
+            ended=found.ended,
+            items=found.items,
+            bytes=found.bytes,
+            dropped=sum(found.drops.values()),
+        )
+
+    def open_count(self) -> int:
+        """How many streams are open."""
+        return len(self._open)
+
+    def open_streams(self, offset: int = 0, limit: int | None = None) -> list[StreamStats]:
+        """A snapshot of each open stream, oldest first; ``offset`` and ``limit`` take one
+        page of them (only that page's snapshots are built)."""
+        if offset < 0 or (limit is not None and limit < 0):
+            raise ValueError(
+                f"open_streams(offset, limit) must be >= 0, got offset={offset!r}, limit={limit!r}"
+            )
+        stop = None if limit is None else offset + limit
+        page = itertools.islice(self._open.values(), offset, stop)
+        return [stream.stats() for stream in page]
 
     def recent(self) -> list[StreamStats]:
         """The last ended streams, oldest first."""

@@ -119,8 +119,8 @@ async def test_the_error_frame_is_compressed_too(
         body, error = await read_all(response)
     assert isinstance(error, aiohttp.ClientPayloadError)  # the abort policy still holds
     assert decompressor.decompress(body) == (
-        b'data: one\n\nevent: error\ndata: {"error":"gone","status":404,'
-        b'"type":"LookupError","stream":1}\n\n'
+        b"data: one\n\nevent: stream-error\nid: rxspike-stream-failed\n"
+        b'data: {"error":"gone","status":404,"type":"LookupError","stream":1,"retry":false}\n\n'
     )
 
 

@@ -92,7 +92,8 @@ async def test_http_exceptions_keep_their_status(
 
 SSE_TAIL = (
     b'data: {"n":0}\n\ndata: {"n":1}\n\n'
-    b'event: error\ndata: {"error":"Internal Server Error","status":500,"stream":1}\n\n'
+    b"event: stream-error\nid: rxspike-stream-failed\n"
+    b'data: {"error":"Internal Server Error","status":500,"stream":1,"retry":false}\n\n'
 )
 NDJSON_TAIL = (
     b'{"n":0}\n{"n":1}\n{"error":{"error":"Internal Server Error","status":500,"stream":1}}\n'

@@ -90,11 +90,12 @@ async def test_live_page_resumes_after_the_server_drops_the_connection(
     dropped, resumed = final["connections"][:2]
     # columns: #, opened at, Last-Event-ID sent, first id, last id, events, ended
     assert dropped[2:] == ["-", "0", str(DROP_AFTER - 1), str(DROP_AFTER), "connection lost"]
-    assert resumed[2:6] == [
+    assert resumed[2:] == [
         str(DROP_AFTER - 1),
         str(DROP_AFTER),
         str(COUNT - 1),
         str(COUNT - DROP_AFTER),
+        "complete",  # a clean end, not "connection lost"
     ]
 
     # The server saw the same: a stream cut after DROP_AFTER items, then the rest.
@@ -104,3 +105,22 @@ async def test_live_page_resumes_after_the_server_drops_the_connection(
         (EndReason.COMPLETED, COUNT - DROP_AFTER),
     ]
     assert all(s.items == 0 for s in streams[2:])  # the reconnects after the end: 204
+
+
+@pytest.mark.parametrize("handler_cancellation", [False], ids=["production"])
+async def test_live_page_stops_on_a_failed_stream(serve: ServeFactory, tmp_path: Path) -> None:
+    """The server's error event says not to retry: the page closes its EventSource, shows
+    the failure, and the server sees no reconnect."""
+    executable = chromium_path()
+    served = await serve(app=demo.make_app())
+    live = f"/?count={COUNT}&size=32&interval_ms=20&fail_after=5&autostart=1"
+    async with chromium(executable, tmp_path / "profile") as page:
+        await page.navigate(served.url + live)
+        final = await until(page, lambda s: s["state"] == "failed", within=20)
+        await asyncio.sleep(1)  # time for a reconnect the page should not make
+
+    assert (final["received"], final["errors"], final["reconnects"]) == (5, 1, 0), show(final)
+    assert "not to retry" in final["detail"], show(final)
+    assert final["connections"][0][-1].startswith("failed (500 source failed"), show(final)
+    streams = [s for s in served.registry.recent() if s.request == "GET /stream"]
+    assert [(s.reason, s.items) for s in streams] == [(EndReason.FAILED, 5)]

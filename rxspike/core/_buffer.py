@@ -4,7 +4,7 @@ A :class:`BufferStage` is fed by a producer that ignores demand (an upstream ask
 everything, a reactivex Observable, an emitter) and serves a Reactive Streams subscriber
 that asks for what it can take. What does not fit is handled by an :class:`Overflow`
 strategy, counted, and passed to ``on_dropped``. Delivery runs in the shared drain loop
-(:class:`rxspike.core._workloop.WorkLoop`), so signals stay serial whichever thread offers
+(:class:`rxspike.core.kit.WorkLoop`), so signals stay serial whichever thread offers
 items or requests them.
 """
 
@@ -13,13 +13,15 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Callable
+from threading import get_ident as _get_ident
 from typing import Any, Generic, TypeVar
 
-from ..core._demand import ACTIVE, DemandLoop, Lifecycle
-from ..core.errors import RxSpikeError
-from ..core.hooks import report_undeliverable
-from ..core.types import UNBOUNDED, Subscriber
-from ._stats import StageStats
+from ._demand import ACTIVE, DemandLoop, Lifecycle
+from .errors import RxSpikeError
+from .hooks import report_undeliverable
+from .stats import StageStats
+from .types import UNBOUNDED, Subscriber
+from .validate import checked_int_cost
 
 T = TypeVar("T")
 
@@ -78,32 +80,6 @@ class BufferOverflowError(RxSpikeError):
         self.max_cost = max_cost
 
 
-def check_capacity(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{what} must be a positive int, got {value!r}")
-    return value
-
-
-def check_overflow(value: object, what: str) -> Overflow:
-    if not isinstance(value, Overflow):
-        allowed = ", ".join(f"Overflow.{member.name}" for member in Overflow)
-        raise TypeError(f"{what} must be one of {allowed}, got {value!r}")
-    return value
-
-
-def check_callable(value: object, what: str, *, optional: bool = True) -> None:
-    if value is None and optional:
-        return
-    if not callable(value):
-        raise TypeError(f"{what} must be callable{' or None' if optional else ''}, got {value!r}")
-
-
-def check_max_bytes(max_bytes: object, cost: object, what: str) -> None:
-    if max_bytes is not None:
-        check_capacity(max_bytes, f"{what}(max_bytes)")
-    check_callable(cost, f"{what}(cost)", optional=False)
-
-
 class BufferStage(DemandLoop, Generic[T]):
     """A bounded buffer between a pushing producer and a demanding subscriber.
 
@@ -131,12 +107,12 @@ class BufferStage(DemandLoop, Generic[T]):
         "_downstream",
         "_dropped",
         "_error",
+        "_feeder",
         "_high_water",
         "_max_cost",
         "_on_dropped",
         "_overflow",
         "_queue",
-        "_received",
         "_reducer",
         "_reducing",
         "_waiters",
@@ -169,7 +145,8 @@ class BufferStage(DemandLoop, Generic[T]):
         self._buffered_cost = 0
         self._reducer = reducer
         self._reducing = False
-        self._received = 0
+        #: The thread that owns the drain while it subscribes upstream (see _feed), or 0.
+        self._feeder = 0
         self._dropped = 0
         self._high_water = 0
         #: The producer has ended (completed, failed, overflowed): nothing more is accepted.
@@ -197,22 +174,31 @@ class BufferStage(DemandLoop, Generic[T]):
         return EmitResult.CANCELLED if self._state is Lifecycle.CANCELLED else EmitResult.TERMINATED
 
     def offer(self, item: T) -> EmitResult:
-        """Buffer ``item`` or apply the overflow strategy; deliver what demand allows."""
+        """Buffer ``item`` or apply the overflow strategy; deliver what demand allows.
+
+        Three paths, decided by one test each:
+
+        - fed: this thread owns the drain (inside :meth:`_feed`, a cold upstream emitting
+          within its ``request``): nothing buffered and demand left means the item goes
+          straight downstream, with no lock at all;
+        - idle: no drain runs, nothing buffered, demand left: take the drain's place for this
+          one item (one lock acquisition) and give it back (one more);
+        - otherwise the slow path, :meth:`_offer`: buffer, evict, refuse or fail under the
+          lock, and run (or mark) the drain.
+        """
+        if self._feeder == _get_ident():
+            return self._offer_fed(item)
         lock = self._lock
         lock.acquire()
         if (
-            self._wip == 0
-            and not self._queue
+            not self._queue
             and self._delivered != self._requested
             and self._state is ACTIVE
             and not self._closed
             and self._bad_request is None
             and self._cost is None
+            and self._enter_idle_locked()
         ):
-            # Fast path: nothing buffered, no drain running, downstream asking. Take the
-            # drain's place (wip 0 -> 1) and hand the item over directly.
-            self._wip = 1
-            self._received += 1
             self._delivered += 1
             lock.release()
             downstream = self._downstream
@@ -221,14 +207,61 @@ class BufferStage(DemandLoop, Generic[T]):
                     downstream.on_next(item)
                 except Exception as failure:  # the subscriber broke rule 2.13
                     self._abandon(failure)
-            with lock:
-                if self._wip == 1:
-                    self._wip = 0
-                    return EmitResult.OK
-            self._run()  # requests, cancels or items came in during on_next
+            self._leave()  # drains for requests, cancels or items that came in meanwhile
             return EmitResult.OK
         lock.release()
         return self._offer(item)
+
+    def _offer_fed(self, item: T) -> EmitResult:
+        """:meth:`offer` on the thread that owns the drain: no lock on the direct path.
+
+        Safe without the lock because only the drain's owner delivers and counts
+        ``_delivered``; ``_requested`` and ``_state`` only move forward, and whoever moves
+        them leaves a mark, which the owner answers with a drain pass (``_draining_again``).
+        """
+        downstream = self._downstream
+        if (
+            downstream is not None
+            and not self._queue
+            and self._delivered != self._requested
+            and self._state is ACTIVE
+            and not self._closed
+            and self._cost is None
+        ):
+            self._delivered += 1
+            try:
+                downstream.on_next(item)
+            except Exception as failure:  # the subscriber broke rule 2.13
+                self._abandon(failure)
+            if self._draining_again:
+                self._drain_fed()
+            return EmitResult.OK
+        result = self._offer(item)
+        if self._draining_again:
+            self._drain_fed()
+        return result
+
+    def _feed(self, subscribe: Callable[[], None]) -> None:
+        """Call ``subscribe`` (which subscribes upstream) owning the drain, so the items a
+        cold upstream emits inside that call take :meth:`_offer_fed`."""
+        with self._lock:
+            owned = self._enter_idle_locked()
+        if not owned:  # a drain runs elsewhere already: items take the ordinary paths
+            subscribe()
+            return
+        self._feeder = _get_ident()
+        try:
+            subscribe()
+        finally:
+            self._feeder = 0
+            self._leave()
+
+    def _drain_fed(self) -> None:
+        """While feeding: answer the marks left so far with one drain pass, here and now."""
+        self._feeder = 0  # an item offered from inside this pass takes the locked paths
+        self._consume_marks()
+        self._drain()
+        self._feeder = _get_ident()
 
     def _offer(self, item: T) -> EmitResult:
         """:meth:`offer` when the item cannot simply be handed over."""
@@ -247,17 +280,15 @@ class BufferStage(DemandLoop, Generic[T]):
         with self._lock:
             if self._closed or self._state is not ACTIVE:
                 return self.ended_result()
-            self._received += 1
             queue = self._queue
             max_cost = self._max_cost
             if (
                 not queue
-                and self._wip == 0
                 and self._delivered != self._requested
                 and self._bad_request is None
+                and self._enter_idle_locked()
             ):
                 # Fast path, with a cost: as in offer().
-                self._wip = 1
                 self._delivered += 1
                 fast = True
             else:
@@ -306,13 +337,10 @@ class BufferStage(DemandLoop, Generic[T]):
                 # A drain is needed only if something can be signalled. With no drain running
                 # and items buffered, downstream is not asking (the last drain left nothing
                 # deliverable), so a buffered, evicted or refused item changes nothing for it.
-                if self._wip:
-                    self._wip += 1
-                elif not reducing and (
-                    overflow_error is not None or self._delivered != self._requested
-                ):
-                    self._wip = 1
-                    run = True
+                if not self._mark_locked() and not reducing:
+                    run = (
+                        overflow_error is not None or self._delivered != self._requested
+                    ) and self._enter_locked()
         if fast:
             self._deliver_now(item)
             return result
@@ -328,18 +356,14 @@ class BufferStage(DemandLoop, Generic[T]):
         return result
 
     def _deliver_now(self, item: T) -> None:
-        """The fast path's delivery; the caller turned ``_wip`` from 0 to 1."""
+        """The fast path's delivery; the caller owns the drain (``_enter_idle_locked``)."""
         downstream = self._downstream
         if downstream is not None:
             try:
                 downstream.on_next(item)
             except Exception as failure:  # the subscriber broke rule 2.13
                 self._abandon(failure)
-        with self._lock:
-            if self._wip == 1:
-                self._wip = 0
-                return
-        self._run()  # requests, cancels or items came in during on_next
+        self._leave()
 
     def offer_nowait(self, item: T, park: Callable[[], None] | None = None) -> EmitResult | None:
         """Buffer ``item`` only if it fits: the lossless path under every strategy.
@@ -356,14 +380,12 @@ class BufferStage(DemandLoop, Generic[T]):
                 if park is not None:
                     self._waiters.append(park)
                 return None
-            self._received += 1
             queue.append(item)
             if self._costs is not None:
                 self._costs.append(cost)
                 self._buffered_cost += cost
             self._high_water = max(self._high_water, len(queue))
-            self._wip += 1
-            if self._wip != 1:
+            if not self._enter_locked():
                 return EmitResult.OK
         self._run()
         return EmitResult.OK
@@ -380,8 +402,7 @@ class BufferStage(DemandLoop, Generic[T]):
             if self._closed or self._state is not ACTIVE:
                 return False
             self._closed = True
-            self._wip += 1
-            if self._wip != 1:
+            if not self._enter_locked():
                 return True
         self._run()
         return True
@@ -396,8 +417,7 @@ class BufferStage(DemandLoop, Generic[T]):
                 accepted = True
                 self._closed = True
                 self._error = error
-                self._wip += 1
-                run = self._wip == 1
+                run = self._enter_locked()
         if not accepted:
             report_undeliverable(error)
             return False
@@ -417,7 +437,8 @@ class BufferStage(DemandLoop, Generic[T]):
                 delivered=self._delivered,
                 dropped=self._dropped,
                 high_water=self._high_water,
-                received=self._received,
+                # Every item that came in is delivered, dropped or buffered.
+                received=self._delivered + self._dropped + buffered,
                 buffered_cost=self._buffered_cost,
                 max_cost=self._max_cost,
             )
@@ -454,7 +475,7 @@ class BufferStage(DemandLoop, Generic[T]):
                 self._abandon(failure)
                 return
             if self._state is not ACTIVE:
-                self._release()
+                self._release_fenced()
                 return
         if error is not None:
             self._end(error)
@@ -467,6 +488,8 @@ class BufferStage(DemandLoop, Generic[T]):
     def _release(self) -> None:
         """Drop the subscriber, stop the producer, discard the buffer, wake parked producers."""
         self._downstream = None
+        # Signalled already; its traceback's frames would keep the failed subscriber alive.
+        self._error = None
         with self._lock:
             discarded = list(self._queue)
             self._clear_locked()
@@ -498,10 +521,7 @@ class BufferStage(DemandLoop, Generic[T]):
         self._buffered_cost = 0
 
     def _item_cost(self, item: T) -> int:
-        cost = self._cost(item)  # type: ignore[misc]
-        if isinstance(cost, bool) or not isinstance(cost, int) or cost < 0:
-            raise TypeError(f"{self._where}: cost(item) must return an int >= 0, got {cost!r}")
-        return cost
+        return checked_int_cost(self._cost(item), self._where)  # type: ignore[misc]
 
     def _stop_upstream(self) -> None:
         cancel, self._cancel_upstream = self._cancel_upstream, None
@@ -547,8 +567,7 @@ class BufferStage(DemandLoop, Generic[T]):
                 self._dropped += 1
             else:
                 self._queue.append(merged)
-                self._wip += 1
-                run = self._wip == 1
+                run = self._enter_locked()
         if cancelled:
             self._discarded([merged], report=True)
             return self.ended_result()

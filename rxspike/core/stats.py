@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from ..core import Flowable, FlowOperator, Subscriber
+from ._segment import FlowOperator
+from .flowable import Flowable
+from .types import Subscriber
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -1,0 +1,1 @@
+"""Development tools for rxspike (not part of the installed package)."""
