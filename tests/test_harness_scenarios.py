@@ -47,8 +47,12 @@ def test_the_workloads_are_declared(scenarios: dict[str, Scenario]) -> None:
         "disconnects",
         "failing-source",
         "resume",
+        "workers-redis",
         "soak",
     }
+    workers = scenarios["workers-redis"]
+    assert workers.workers.count >= 2 and workers.workers.kill_after_s > 0
+    assert workers.clients.resume and workers.approaches == ("redis",)
     slow = scenarios["many-slow-streams"]
     assert slow.clients.count == 1000 and slow.stream.nominal_items_per_s == 50
     resume = scenarios["resume"]
@@ -78,7 +82,9 @@ def test_scenarios_run_pull_and_the_peers_where_they_apply_and_have_a_quick_vers
 ) -> None:
     for scenario in scenarios.values():
         approaches = {v.approach for v in scenario.variants()}
-        assert {"pull", "async-iterator"} <= approaches <= set(ALL_APPROACHES), scenario.name
+        assert approaches <= set(ALL_APPROACHES), scenario.name
+        if scenario.workers.count == 1:
+            assert {"pull", "async-iterator"} <= approaches, scenario.name
         if scenario.stream.format != "sse":
             assert not approaches & set(PEERS), scenario.name
         quick = scenario.quick()
@@ -178,6 +184,11 @@ def test_in_band_errors_are_collected_not_counted() -> None:
     sse = SseFrames()
     assert sse.feed(b'id: 0\ndata: 0 x\n\nevent: error\ndata: {"error":"boom"}\n\n') == [0]
     assert len(sse.errors) == 1
+    assert sse.feed(b'id: 1\ndata: 1 x\n\nevent: stream-error\ndata: {"error":"boom"}\n\n') == [1]
+    assert len(sse.errors) == 2
+    redis = SseFrames()  # a Redis entry id: the sequence number is the payload's
+    assert redis.feed(b"id: 1700000000000-3\ndata: 7 xxxx\n\n") == [7]
+    assert redis.last_id == "1700000000000-3"
 
 
 def test_client_accounting() -> None:
@@ -198,7 +209,7 @@ def test_client_accounting() -> None:
 def test_plan_counts_every_step(scenarios: dict[str, Scenario], tmp_path: Path) -> None:
     config = RunConfig([scenarios["large-export"]], tmp_path, approaches=["pull"])
     kinds = [step.kind for step in plan(config)]
-    assert kinds == ["timing"] * 5 + ["memory", "sweep", "sweep", "flamegraph", "report"]
+    assert kinds == ["timing"] * 5 + ["memory", "sweep", "sweep", "matrix", "flamegraph", "report"]
     assert config.pass_seconds >= 2.0
     behaviour = RunConfig([scenarios["disconnects"]], tmp_path, approaches=["pull"])
     assert [step.kind for step in plan(behaviour)].count("timing") == 2
@@ -264,7 +275,7 @@ def _fake_metrics() -> dict[str, Any]:
         "flamegraph": None,
         "server_tracebacks": 0,
     }
-    variants = {
+    variants: dict[str, dict[str, Any]] = {
         label: {"timing": timing, "accounting": accounting, "memory": memory}
         for label in ("pull", "push-unbounded")
     }

@@ -122,7 +122,7 @@ class SseFrames(Frames):
                     kind = line[6:].strip()
                 elif line.startswith(b"data:"):
                     payload = line[5:].strip()
-            if kind == _ERROR_EVENT:
+            if kind in (_ERROR_EVENT, b"error"):  # rxspike's, and what the peers send
                 self.errors.append(payload.decode(errors="replace"))
             elif ident:
                 self.last_id = ident.decode()

@@ -136,7 +136,7 @@ def load_app(
     if "sources" in parameters and sources is not None:
         app = factory(sources=sources, **given)
     elif "source" in parameters and probe is not None:
-        from .peers._source import async_iterator_source
+        from .peers.source import async_iterator_source
 
         probe.wrapped = ["async_iterator"]
         wrapped = wrap_async_generator_factory(async_iterator_source, probe.finalizers)

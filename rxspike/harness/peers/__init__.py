@@ -1,7 +1,7 @@
 """The peers: what a team would use instead of rxspike, served for the harness.
 
 Each peer is a small program of the kind its library's documentation shows, serving
-``GET /stream`` with the same items as the demo server (:mod:`._source`): ``count`` SSE
+``GET /stream`` with the same items as the demo server (:mod:`.source`): ``count`` SSE
 events of ``size`` bytes, one every ``interval_ms``, ``id`` = sequence number, the source
 failing after ``fail_after`` items if asked. The harness runs each in its own process:
 

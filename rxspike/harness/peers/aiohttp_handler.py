@@ -26,7 +26,7 @@ from collections.abc import AsyncGenerator
 
 from aiohttp import web
 
-from ._source import BadQuery, Source, StreamQuery, async_iterator_source
+from .source import BadQuery, Source, StreamQuery, async_iterator_source
 
 #: Frames the producer may get ahead of the socket.
 QUEUE_ITEMS = 64

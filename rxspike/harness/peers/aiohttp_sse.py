@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from ._source import BadQuery, Source, StreamQuery, async_iterator_source
+from .source import BadQuery, Source, StreamQuery, async_iterator_source
 
 
 async def stream_handler(request: web.Request) -> web.StreamResponse:

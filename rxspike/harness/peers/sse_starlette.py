@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ._source import BadQuery, Source, StreamQuery, async_iterator_source
+from .source import BadQuery, Source, StreamQuery, async_iterator_source
 
 
 async def stream_endpoint(request: Request) -> Response:
