@@ -8,7 +8,9 @@ relationships with wide margins, never absolute timings: this machine is shared 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
@@ -278,6 +280,24 @@ def test_how_a_failure_after_the_headers_reaches_the_client(peers: Mapping[str, 
         assert accounting["error_frames"] == 0, label
         assert variants[label]["memory"]["server_tracebacks"] == clients, label
         assert accounting["errors"] == {"ClientPayloadError": clients * passes}, label
+
+
+def test_a_killed_worker_costs_its_clients_a_reconnect_and_nothing_else(tmp_path: Path) -> None:
+    """Two workers on one redis-server, one SIGKILLed mid-pass: its clients reconnect to the
+    other with Last-Event-ID and every client gets every entry once."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    variants = _run(tmp_path, ["workers-redis"], ["redis"], memory=False)["workers-redis"]
+    entry = variants["variants"]["redis"]
+    accounting = entry["accounting"]
+    clients = variants["spec"]["clients"]["count"]
+    assert accounting["expected"] == clients * variants["spec"]["stream"]["count"]
+    assert accounting["delivered"] == accounting["expected"]
+    assert accounting["missing"] == accounting["out_of_order"] == 0  # no gap, no duplicate
+    assert clients // 2 <= accounting["reconnects"] <= clients  # the killed worker's clients
+    assert accounting["ends"] == {"complete": clients}
 
 
 @pytest.mark.slow

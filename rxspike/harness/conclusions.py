@@ -52,9 +52,13 @@ def separated(low: tuple[float, float] | None, high: tuple[float, float] | None)
 
 
 def paced(spec: Mapping[str, Any]) -> bool:
-    """Whether the workload, not the server, sets the rate (interval or slow readers)."""
+    """Whether the workload, not the server, sets the rate (an interval, slow readers, or a
+    feed published at a set rate)."""
     stream, clients = spec["stream"], spec["clients"]
-    return bool(stream["interval_ms"] or clients["read_rate"] or clients["read_mb_per_s"])
+    published = spec.get("workers", {}).get("publish_rate", 0)
+    return bool(
+        stream["interval_ms"] or clients["read_rate"] or clients["read_mb_per_s"] or published
+    )
 
 
 def _fmt(value: float) -> str:
