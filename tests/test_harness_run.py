@@ -327,11 +327,15 @@ def test_a_quick_run_of_everything_is_complete(tmp_path: Path) -> None:
         data = metrics["scenarios"][scenario.name]
         assert list(data["variants"]) == [v.label for v in scenario.variants()]
         assert f"(`{scenario.name}`)" in report
-        assert (out / "plots" / f"{scenario.name}-heap.png").is_file()
+        tracked = scenario.memory and scenario.workers.count == 1
+        assert (out / "plots" / f"{scenario.name}-heap.png").is_file() == tracked
         for entry in data["variants"].values():
             accounting = entry["accounting"]
             assert accounting["lost"] == 0 and accounting["out_of_order"] == 0
-            assert accounting["finalized"] == accounting["streams"]
+            if accounting["finalized"] is not None:  # the Redis feed has no probe
+                assert accounting["finalized"] == accounting["streams"]
+            if not tracked:
+                continue
             for key in ("flamegraph", "flamegraph_temporal"):
                 assert (out / entry["memory"][key]).is_file()
                 assert entry["memory"][key] in index
