@@ -31,7 +31,7 @@ from rxspike.harness.scenario import PEERS, load_scenarios
 ROOT = Path(__file__).resolve().parents[1]
 FINDINGS = ROOT / "reports" / "FINDINGS.md"
 REFERENCE = ROOT / "reports" / "reference"
-MEASURED = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s?(MiB|MB/s|ms|items/s|x)(?![\w/])")
+MEASURED = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s?(MiB|KiB|MB/s|ms|us|items/s|x)(?![\w/])")
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +103,18 @@ def _allowed(metrics: dict[str, Any]) -> set[float]:
         ]
         texts.append(render_sweep_table(scenario) or "")
         spec = scenario["spec"]
-        for values in (spec["stream"], spec["clients"], spec["sweep"]["clients"]):
+        settings = (
+            spec["stream"],
+            spec["clients"],
+            spec["sweep"]["clients"],
+            spec.get("workers", {}),
+        )
+        for values in settings:
             allowed.update(float(v) for v in values.values() if isinstance(v, int | float))
         allowed.update(float(c) for c in spec["sweep"]["count"])
+    if "matrix" in metrics:
+        texts.append(render_marked(metrics, "errors", "matrix"))
+    texts.append(render_marked(metrics, "dx", "loc"))
     for text in texts:
         allowed.update(float(n) for n in re.findall(r"\d+(?:\.\d+)?", text))
     return allowed
