@@ -54,7 +54,7 @@ def test_the_workloads_are_declared(scenarios: dict[str, Scenario]) -> None:
     assert workers.workers.count >= 2 and workers.workers.kill_after_s > 0
     assert workers.clients.resume and workers.approaches == ("redis",)
     slow = scenarios["many-slow-streams"]
-    assert slow.clients.count == 1000 and slow.stream.nominal_items_per_s == 50
+    assert slow.clients.count >= 300 and slow.stream.nominal_items_per_s == 50
     resume = scenarios["resume"]
     assert resume.clients.resume and 0 < resume.stream.drop_after < resume.stream.count
     assert resume.stream.query("pull")["drop_after"] == str(resume.stream.drop_after)
@@ -63,7 +63,8 @@ def test_the_workloads_are_declared(scenarios: dict[str, Scenario]) -> None:
     llm = scenarios["llm-tokens"]
     assert llm.stream.size <= 64 and llm.stream.interval_ms >= 10 and llm.clients.count >= 50
     firehose = scenarios["firehose-slow-reader"]
-    assert firehose.clients.read_rate == pytest.approx(0.1)
+    assert firehose.clients.read_items_per_s(firehose.stream) < 200
+    assert firehose.stream.interval_ms == 0  # a producer that does not wait for anyone
     export = scenarios["large-export"]
     assert export.stream.size == 64 * 1024
     assert export.sweep_counts and min(export.sweep_counts) * 10 <= export.stream.count

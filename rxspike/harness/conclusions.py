@@ -139,7 +139,9 @@ def scenario_conclusions(scenario: Mapping[str, Any]) -> list[str]:
     """Bullet points for one scenario."""
     bullets: list[str] = []
     metrics: Sequence[str] = ("cpu_us_per_item", "rss_per_stream_kib", "lag_p99_ms")
-    if not paced(scenario["spec"]):
+    if scenario["spec"].get("repeats"):
+        metrics = ()  # a behaviour scenario: two passes show behaviour, they rank nothing
+    elif not paced(scenario["spec"]):
         metrics = (
             "items_per_s",
             "cpu_ms_per_mb" if scenario["spec"]["stream"]["size"] >= 4096 else "cpu_us_per_item",
