@@ -26,7 +26,7 @@ import pytest
 from rxspike.demo.names import APPROACHES
 from rxspike.harness.conclusions import separated, span
 from rxspike.harness.report import kinds, read_tables, render_marked, render_sweep_table
-from rxspike.harness.scenario import PEERS, load_scenarios
+from rxspike.harness.scenario import PEERS, REDIS, load_scenarios
 
 ROOT = Path(__file__).resolve().parents[1]
 FINDINGS = ROOT / "reports" / "FINDINGS.md"
@@ -57,11 +57,12 @@ def test_the_reference_run_is_committed_complete(metrics: dict[str, Any]) -> Non
         assert f"(`{name}`)" in report
         approaches = {v["approach"] for v in scenario["variants"].values()}
         assert approaches == set(shipped[name].approaches), name
-        assert approaches <= set(APPROACHES) | set(PEERS)
+        assert approaches <= {*APPROACHES, *PEERS, REDIS}
         peers_seen |= approaches & set(PEERS)
         behaviour = scenario["spec"].get("repeats", 0)
         for entry in scenario["variants"].values():
-            assert entry["timing"]["repeats"] >= (behaviour or 5) and "memory" in entry
+            assert entry["timing"]["repeats"] >= (behaviour or 5)
+            assert ("memory" in entry) == scenario["spec"].get("memory", True), name
             if not behaviour:  # a ranking needs passes long enough to time
                 assert entry["timing"]["duration_s"] >= 2.0, name
     assert peers_seen == set(PEERS)
@@ -88,7 +89,7 @@ def test_every_table_matches_the_reference_metrics(findings: str, metrics: dict[
     assert len(tables) >= 7
     for (scenario, kind), table in tables.items():
         assert kind in kinds(), kind
-        assert scenario in metrics["scenarios"], scenario
+        assert kind in ("matrix", "loc") or scenario in metrics["scenarios"], scenario
         assert table == render_marked(metrics, scenario, kind), (scenario, kind)
 
 
