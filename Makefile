@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck bench scenarios test-slow serve clean
+.PHONY: install test lint typecheck bench scenarios soak test-slow serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,8 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not limit_memory"
 	$(BIN)/python -m pytest -q --memray -m "limit_memory and not slow" tests
-	$(BIN)/ruff check rxspike tests benchmarks docs/recipes tools
-	$(BIN)/ruff format --check rxspike tests benchmarks docs/recipes tools
+	$(BIN)/ruff check rxspike tests benchmarks docs/recipes tools examples
+	$(BIN)/ruff format --check rxspike tests benchmarks docs/recipes tools examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -36,9 +36,13 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
-## make scenarios: the memray-instrumented push-vs-pull comparison and its report
+## make scenarios: rxspike's designs and the peers side by side, memray-instrumented, and the report
 scenarios: $(STAMP)
 	$(BIN)/rxspike scenarios run
+
+## make soak: streams coming and going for 10 minutes per approach (not in make scenarios)
+soak: $(STAMP)
+	$(BIN)/rxspike scenarios run --soak
 
 serve: $(STAMP)
 	$(BIN)/rxspike serve

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from rxspike.cli import main
-from rxspike.harness import APPROACHES, ScenarioError, load_scenario, load_scenarios
+from rxspike.harness import ScenarioError, load_scenario, load_scenarios
 from rxspike.harness._frames import BytesFrames, NdjsonFrames, SseFrames
 from rxspike.harness.loadgen import ClientRecord
 from rxspike.harness.report import (
@@ -25,9 +25,9 @@ from rxspike.harness.report import (
     write_report,
 )
 from rxspike.harness.runner import RunConfig, plan
-from rxspike.harness.scenario import Scenario, Variant
+from rxspike.harness.scenario import ALL_APPROACHES, BUILTIN, PEERS, Scenario, Variant, select
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIOS = BUILTIN
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -36,20 +36,35 @@ def scenarios() -> dict[str, Scenario]:
     return {s.name: s for s in load_scenarios(SCENARIOS)}
 
 
-def test_the_seven_workloads_are_declared(scenarios: dict[str, Scenario]) -> None:
+def test_the_workloads_are_declared(scenarios: dict[str, Scenario]) -> None:
     assert set(scenarios) == {
         "llm-tokens",
+        "many-slow-streams",
         "firehose-slow-reader",
         "large-export",
         "bursty-events",
         "many-clients",
         "disconnects",
         "failing-source",
+        "resume",
+        "workers-redis",
+        "soak",
     }
+    workers = scenarios["workers-redis"]
+    assert workers.workers.count >= 2 and workers.workers.kill_after_s > 0
+    assert workers.clients.resume and workers.approaches == ("redis",)
+    slow = scenarios["many-slow-streams"]
+    assert slow.clients.count >= 300 and slow.stream.nominal_items_per_s == 50
+    resume = scenarios["resume"]
+    assert resume.clients.resume and 0 < resume.stream.drop_after < resume.stream.count
+    assert resume.stream.query("pull")["drop_after"] == str(resume.stream.drop_after)
+    soak = scenarios["soak"]
+    assert soak.soak and soak.clients.run_for_s >= 600
     llm = scenarios["llm-tokens"]
     assert llm.stream.size <= 64 and llm.stream.interval_ms >= 10 and llm.clients.count >= 50
     firehose = scenarios["firehose-slow-reader"]
-    assert firehose.clients.read_rate == pytest.approx(0.1)
+    assert firehose.clients.read_items_per_s(firehose.stream) < 200
+    assert firehose.stream.interval_ms == 0  # a producer that does not wait for anyone
     export = scenarios["large-export"]
     assert export.stream.size == 64 * 1024
     assert export.sweep_counts and min(export.sweep_counts) * 10 <= export.stream.count
@@ -63,11 +78,16 @@ def test_the_seven_workloads_are_declared(scenarios: dict[str, Scenario]) -> Non
     assert 0 < failing.stream.fail_after < failing.stream.count
 
 
-def test_every_scenario_runs_every_approach_and_has_a_quick_version(
+def test_scenarios_run_pull_and_the_peers_where_they_apply_and_have_a_quick_version(
     scenarios: dict[str, Scenario],
 ) -> None:
     for scenario in scenarios.values():
-        assert {v.approach for v in scenario.variants()} == set(APPROACHES), scenario.name
+        approaches = {v.approach for v in scenario.variants()}
+        assert approaches <= set(ALL_APPROACHES), scenario.name
+        if scenario.workers.count == 1:
+            assert {"pull", "async-iterator"} <= approaches, scenario.name
+        if scenario.stream.format != "sse":
+            assert not approaches & set(PEERS), scenario.name
         quick = scenario.quick()
         assert quick.stream.count * quick.clients.count <= (
             scenario.stream.count * scenario.clients.count
@@ -78,8 +98,11 @@ def test_every_scenario_runs_every_approach_and_has_a_quick_version(
 def test_push_buffer_runs_once_per_strategy(scenarios: dict[str, Scenario]) -> None:
     labels = [v.label for v in scenarios["firehose-slow-reader"].variants()]
     assert [label for label in labels if label.startswith("push-buffer")] == [
+        "push-buffer:drop-oldest"
+    ]
+    labels = [v.label for v in scenarios["bursty-events"].variants()]
+    assert [label for label in labels if label.startswith("push-buffer")] == [
         "push-buffer:drop-oldest",
-        "push-buffer:drop-incoming",
         "push-buffer:error",
     ]
     assert Variant.parse("push-buffer:error") == Variant("push-buffer", "error")
@@ -104,6 +127,13 @@ def test_query_carries_the_approach_and_only_the_relevant_knobs(
         ("[stream]\ncount = 'many'\n", "stream.count must be int"),
         ("[clients]\ncount = 0\n", "clients.count must be at least 1"),
         ("[approaches]\nrun = ['poll']\n", "approaches.run has 'poll'"),
+        (
+            "[stream]\nformat = 'ndjson'\n[approaches]\nrun = ['aiohttp-sse']\n",
+            "the peer 'aiohttp-sse', which speaks SSE only",
+        ),
+        ("description = '{clients.colour} clients'\n", "description has a bad placeholder"),
+        ("[clients]\nresume = true\n", "clients.resume needs stream.drop_after > 0"),
+        ("soak = 'yes'\n", "soak must be true or false"),
         ("[clients]\nread_rate = 0.5\n", "stream.interval_ms must be > 0"),
         ("[stream\n", "not valid TOML"),
     ],
@@ -114,6 +144,26 @@ def test_a_bad_scenario_file_names_the_key(tmp_path: Path, text: str, message: s
     with pytest.raises(ScenarioError, match=message) as caught:
         load_scenario(path)
     assert str(path) in str(caught.value)
+
+
+def test_descriptions_describe_the_workload_that_runs(scenarios: dict[str, Scenario]) -> None:
+    """A --quick report must not say "100 concurrent clients" over a 10-client workload."""
+    llm = scenarios["llm-tokens"]
+    assert "100 concurrent clients" in llm.prose
+    quick = llm.quick()
+    assert quick.clients.count == 10
+    assert "10 concurrent clients" in quick.prose and "100 concurrent" not in quick.prose
+    for scenario in scenarios.values():
+        for version in (scenario, scenario.quick()):
+            assert "{" not in version.prose and version.prose, scenario.name
+            assert f"{version.clients.count} " in version.prose, scenario.name
+
+
+def test_soaks_run_only_when_asked(scenarios: dict[str, Scenario]) -> None:
+    pool = list(scenarios.values())
+    assert "soak" not in {s.name for s in select(pool, [])}
+    assert [s.name for s in select(pool, [], soak=True)] == ["soak"]
+    assert [s.name for s in select(pool, ["soak"])] == ["soak"]
 
 
 def test_frames_survive_any_split() -> None:
@@ -135,6 +185,11 @@ def test_in_band_errors_are_collected_not_counted() -> None:
     sse = SseFrames()
     assert sse.feed(b'id: 0\ndata: 0 x\n\nevent: error\ndata: {"error":"boom"}\n\n') == [0]
     assert len(sse.errors) == 1
+    assert sse.feed(b'id: 1\ndata: 1 x\n\nevent: stream-error\ndata: {"error":"boom"}\n\n') == [1]
+    assert len(sse.errors) == 2
+    redis = SseFrames()  # a Redis entry id: the sequence number is the payload's
+    assert redis.feed(b"id: 1700000000000-3\ndata: 7 xxxx\n\n") == [7]
+    assert redis.last_id == "1700000000000-3"
 
 
 def test_client_accounting() -> None:
@@ -155,9 +210,22 @@ def test_client_accounting() -> None:
 def test_plan_counts_every_step(scenarios: dict[str, Scenario], tmp_path: Path) -> None:
     config = RunConfig([scenarios["large-export"]], tmp_path, approaches=["pull"])
     kinds = [step.kind for step in plan(config)]
-    assert kinds == ["timing"] * 3 + ["memory", "sweep", "sweep", "flamegraph", "report"]
+    assert kinds == ["timing"] * 5 + ["memory", "sweep", "sweep", "matrix", "flamegraph", "report"]
+    assert config.pass_seconds >= 2.0
+    behaviour = RunConfig([scenarios["disconnects"]], tmp_path, approaches=["pull"])
+    assert [step.kind for step in plan(behaviour)].count("timing") == 2
     quick = RunConfig([scenarios["llm-tokens"]], tmp_path, quick=True, memory=False)
     assert [step.kind for step in plan(quick)] == ["timing"] * 5 + ["report"]
+    # --quick renders no flamegraph unless asked for one.
+    small = RunConfig([scenarios["large-export"]], tmp_path, approaches=["pull"], quick=True)
+    assert "flamegraph" not in [step.kind for step in plan(small)]
+    asked = RunConfig(
+        [scenarios["large-export"]], tmp_path, approaches=["pull"], quick=True, flamegraphs=True
+    )
+    assert "flamegraph" in [step.kind for step in plan(asked)]
+    soak = RunConfig([scenarios["soak"]], tmp_path, soak_s=30.0)
+    assert [step.kind for step in plan(soak)] == ["soak"] * 3 + ["report"]
+    assert soak.prepared()[0].clients.run_for_s == 30.0
 
 
 def _fake_metrics() -> dict[str, Any]:
@@ -172,6 +240,11 @@ def _fake_metrics() -> dict[str, Any]:
         "lag_p50_ms": 0.1,
         "lag_p99_ms": 0.9,
         "duration_s": 1.0,
+        "cpu_us_per_item": 2.5,
+        "rss_peak_mib": 40.0,
+        "rss_growth_mib": 0.5,
+        "rss_per_stream_kib": 12.0,
+        "ranges": {"items_per_s": [900.0, 1100.0], "cpu_us_per_item": [2.0, 3.0]},
     }
     accounting = {
         "passes": 2,
@@ -203,7 +276,7 @@ def _fake_metrics() -> dict[str, Any]:
         "flamegraph": None,
         "server_tracebacks": 0,
     }
-    variants = {
+    variants: dict[str, dict[str, Any]] = {
         label: {"timing": timing, "accounting": accounting, "memory": memory}
         for label in ("pull", "push-unbounded")
     }
@@ -249,11 +322,19 @@ def test_report_from_metrics_alone(tmp_path: Path) -> None:
     (tmp_path / "metrics.json").write_text(json.dumps(_fake_metrics()))
     written = write_report(tmp_path)
     report = (tmp_path / "REPORT.md").read_text()
-    assert "| `pull` | 1000 | n/a | 1.50 |" in report
-    assert "| `push-unbounded` | 10 / 10 | 0 | 0 | 1/1 in 3/4 ms | 2/2 | - | 0 |" in report
+    assert "| `pull` | 1000 (900-1100) | 1.50 | 1.0 | 2.0 | 3.0 | 0.9 |" in report
+    assert "| `pull` | 2.5 (2.0-3.0) | n/a | 40.0 | 0.50 | 12.0 |" in report
+    assert "| `push-unbounded` | 10 / 10 | 0 | 0 | 1/1 in 3/4 ms | 2/2 | - | 0 | 0 |" in report
+    assert report.rstrip().endswith("released every source and logged no traceback.")
     assert "| `pull` | 1.00 | 0.50 | 256.0 | 0.50 |" in report
     pngs = [path for key, path in written.items() if key.startswith("plot:")]
-    assert {p.name for p in pngs} >= {"demo-heap.png", "demo-throughput.png", "demo-sweep.png"}
+    assert {p.name for p in pngs} >= {
+        "demo-heap.png",
+        "demo-throughput.png",
+        "demo-cost.png",
+        "demo-sweep.png",
+        "overview-peak-rss.png",
+    }
     for png in pngs:
         assert png.read_bytes().startswith(PNG)
         assert f"]({png.relative_to(tmp_path).as_posix()})" in report
@@ -298,7 +379,7 @@ def test_cli_lists_and_reports(tmp_path: Path) -> None:
     runner = CliRunner()
     listed = runner.invoke(main, ["scenarios", "list", "--dir", str(SCENARIOS)])
     assert listed.exit_code == 0, listed.output
-    assert "firehose-slow-reader" in listed.output and "push-buffer:error" in listed.output
+    assert "bursty-events" in listed.output and "push-buffer:error" in listed.output
     missing = runner.invoke(main, ["scenarios", "run", "nope", "--dir", str(SCENARIOS)])
     assert missing.exit_code != 0 and "unknown scenario 'nope'" in missing.output
     (tmp_path / "metrics.json").write_text(json.dumps(_fake_metrics()))

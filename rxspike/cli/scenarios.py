@@ -11,19 +11,13 @@ from pathlib import Path
 import click
 
 from ..harness.report import refresh_tables, update_latest, write_report
-from ..harness.runner import DEFAULT_REPEATS, RunConfig, Runner, plan
-from ..harness.scenario import ScenarioError, load_scenarios, select
+from ..harness.requirements import MissingExtra, check
+from ..harness.runner import DEFAULT_REPEATS, MIN_PASS_S, RunConfig, Runner, plan
+from ..harness.scenario import BUILTIN, ScenarioError, load_scenarios, select
 from ..harness.server import DEFAULT_APP
 
 #: Where runs go unless ``--out`` says otherwise (``reports/latest`` points at the newest).
 REPORTS = Path("reports")
-
-
-def _default_scenarios_dir() -> Path:
-    here = Path("scenarios")
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parents[2] / "scenarios"
 
 
 @contextmanager
@@ -61,7 +55,8 @@ scenarios_dir_option = click.option(
     "directory",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Scenario directory (default: ./scenarios).",
+    help="Directory of scenario *.toml files (default: the ones that ship with rxspike, "
+    "in rxspike/harness/scenarios/).",
 )
 
 
@@ -70,12 +65,13 @@ scenarios_dir_option = click.option(
 def list_command(directory: Path | None) -> None:
     """List the scenarios and the approaches each one runs."""
     try:
-        found = load_scenarios(directory or _default_scenarios_dir())
+        found = load_scenarios(directory or BUILTIN)
     except ScenarioError as error:
         raise click.ClickException(str(error)) from error
     for scenario in found:
         variants = ", ".join(v.label for v in scenario.variants())
-        click.echo(f"{scenario.name:24} {scenario.title}")
+        soak = "  (soak: run --soak)" if scenario.soak else ""
+        click.echo(f"{scenario.name:24} {scenario.title}{soak}")
         click.echo(f"{'':24} approaches: {variants}")
 
 
@@ -88,7 +84,29 @@ def list_command(directory: Path | None) -> None:
     help="Run only this approach (repeatable; 'push-buffer' picks all its strategies, "
     "'push-buffer:drop-oldest' one).",
 )
-@click.option("--quick", is_flag=True, help="Small versions of the scenarios, one timing pass.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Small versions of the scenarios, one short timing pass each, no flamegraphs.",
+)
+@click.option(
+    "--soak",
+    is_flag=True,
+    help="Run the soak scenarios (not in the default run): hours of streams in minutes of "
+    "load, the server's heap, file descriptors and tasks sampled over time.",
+)
+@click.option(
+    "--soak-minutes",
+    type=click.FloatRange(min=0.05),
+    default=None,
+    help="Length of each soak pass (default: the scenario file's, 10 minutes).",
+)
+@click.option(
+    "--min-pass",
+    type=click.FloatRange(min=0),
+    default=None,
+    help=f"Shortest timing pass in seconds (default: {MIN_PASS_S:g}; --quick: one crowd).",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -103,7 +121,18 @@ def list_command(directory: Path | None) -> None:
     help="Untracked timing passes per scenario and approach.",
 )
 @click.option("--no-memory", is_flag=True, help="Skip the memray passes (timing only).")
-@click.option("--no-flamegraphs", is_flag=True, help="Skip rendering flamegraphs.")
+@click.option(
+    "--flamegraphs/--no-flamegraphs",
+    default=None,
+    help="Render memray flamegraphs, plain and temporal (default: the plain one in a full "
+    "run, none with --quick).",
+)
+@click.option(
+    "--matrix/--no-matrix",
+    default=None,
+    help="Run the error-handling matrix (source failures, leaving and frozen clients, "
+    "shutdown) for each approach (default: in a full run).",
+)
 @click.option(
     "--app",
     default=DEFAULT_APP,
@@ -116,19 +145,31 @@ def run_command(
     names: tuple[str, ...],
     approaches: tuple[str, ...],
     quick: bool,
+    soak: bool,
+    soak_minutes: float | None,
+    min_pass: float | None,
     out: Path | None,
     repeats: int,
     no_memory: bool,
-    no_flamegraphs: bool,
+    flamegraphs: bool | None,
+    matrix: bool | None,
     app: str,
     directory: Path | None,
 ) -> None:
-    """Run scenarios NAMES (default: all) through every approach and write the report."""
+    """Run scenarios NAMES (default: all but the soaks; with --soak, the soaks) through
+    their approaches and write the report.
+
+    Needs the harness extra: pip install 'rxspike[harness]'.
+    """
     try:
-        chosen = select(load_scenarios(directory or _default_scenarios_dir()), names)
+        chosen = select(load_scenarios(directory or BUILTIN), names, soak=soak)
     except ScenarioError as error:
         raise click.ClickException(str(error)) from error
-    run_id = time.strftime("%Y%m%d-%H%M%S") + ("-quick" if quick else "")
+    if not chosen:
+        raise click.ClickException("no scenario to run (soaks run only with --soak)")
+    run_id = (
+        time.strftime("%Y%m%d-%H%M%S") + ("-quick" if quick else "") + ("-soak" if soak else "")
+    )
     run_dir = out if out is not None else REPORTS / run_id
     config = RunConfig(
         scenarios=chosen,
@@ -136,13 +177,25 @@ def run_command(
         approaches=approaches,
         quick=quick,
         repeats=repeats,
-        memory=not no_memory,
-        flamegraphs=not no_flamegraphs,
+        memory=not no_memory and not soak,
+        flamegraphs=flamegraphs,
+        matrix=matrix,
         app=app,
         run_id=run_id,
+        min_pass_s=min_pass,
+        soak_s=0.0 if soak_minutes is None else soak_minutes * 60.0,
     )
     if not any(config.variants(s) for s in config.prepared()):
         raise click.ClickException(f"no scenario runs approach {', '.join(approaches)}")
+    try:  # before any pass: a missing extra must not cost the timing passes first
+        check(
+            memory=config.memory,
+            plots=True,
+            approaches={v.approach for s in config.prepared() for v in config.variants(s)}
+            | ({v.approach for v in config.matrix_variants()} if config.run_matrix else set()),
+        )
+    except MissingExtra as error:
+        raise click.ClickException(str(error)) from error
     steps = plan(config)
     started = time.perf_counter()
     with _progress(len(steps), "scenarios") as advance:
@@ -152,7 +205,8 @@ def run_command(
     if out is None:
         update_latest(REPORTS, run_dir)
     elapsed = time.perf_counter() - started
-    click.echo(f"report: {run_dir / 'REPORT.md'}  (flamegraphs: {run_dir / 'index.html'})")
+    extra = f"  (flamegraphs: {run_dir / 'index.html'})" if config.render_flamegraphs else ""
+    click.echo(f"report: {run_dir / 'REPORT.md'}{extra}")
     click.echo(f"wall time: {elapsed:.0f} s")
 
 
@@ -162,6 +216,10 @@ def report_command(run_dir: Path) -> None:
     """Redraw REPORT.md, the plots and index.html of RUN_DIR from its metrics.json."""
     if not (run_dir / "metrics.json").is_file():
         raise click.ClickException(f"{run_dir} has no metrics.json: not a scenario run")
+    try:
+        check(memory=False, plots=True, approaches=())
+    except MissingExtra as error:
+        raise click.ClickException(str(error)) from error
     written = write_report(run_dir)
     click.echo(f"report: {written['report']}  ({len(written)} files)")
 

@@ -90,10 +90,18 @@ class SseFrames(Frames):
     """Server-sent events: the ``id:`` field is the sequence number; an error event
     (``stream-error``, or ``error`` from servers that use that name) fails.
 
-    Comment lines (``: keep-alive``) and events without an id are ignored.
+    An id that is not a number (a Redis entry id, ``1700000000000-0``) leaves the sequence
+    number to the payload, which starts with it. :attr:`last_id` is the last id seen, what a
+    reconnecting client sends as ``Last-Event-ID``. Comment lines (``: keep-alive``) and
+    events without an id are ignored.
     """
 
-    __slots__ = ()
+    __slots__ = ("last_id",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: The ``id:`` of the last event with one (None: none yet).
+        self.last_id: str | None = None
 
     def feed(self, data: bytes) -> list[int]:
         buffer = self._buffer + data
@@ -106,21 +114,24 @@ class SseFrames(Frames):
         self._buffer = buffer[end + 2 :]
         seqs: list[int] = []
         for event in buffer[:end].split(b"\n\n"):
-            seq: int | None = None
+            ident: bytes | None = None
             kind = b"message"
             payload = b""
             for line in event.split(b"\n"):
                 if line.startswith(b"id:"):
-                    text = line[3:].strip()
-                    seq = int(text) if text.isdigit() else None  # the error frame's id is not
+                    ident = line[3:].strip()
                 elif line.startswith(b"event:"):
                     kind = line[6:].strip()
                 elif line.startswith(b"data:"):
                     payload = line[5:].strip()
             if kind in _ERROR_EVENTS:
                 self.errors.append(payload.decode(errors="replace"))
-            elif seq is not None and seq >= 0:
-                seqs.append(seq)
+            elif ident:
+                self.last_id = ident.decode()
+                if ident.isdigit():
+                    seqs.append(int(ident))
+                else:
+                    seqs.append(int(payload.split(b" ", 1)[0]))
         return seqs
 
 

@@ -13,7 +13,15 @@ Three client behaviours:
   buffer (``SO_RCVBUF``) and aiohttp's read buffer is small, so when it sleeps the kernel's
   window closes and the server really is blocked: nothing piles up on the client's side;
 - a *leaver* closes the connection (an abrupt TCP close) after ``clients.disconnect_after``
-  items, and a slow reader leaves after ``clients.read_for_s`` seconds.
+  items, and a slow reader leaves after ``clients.read_for_s`` seconds;
+- a *resuming* client (``clients.resume``) whose stream broke reconnects at once with
+  ``Last-Event-ID`` set to the last id it got, as ``EventSource`` does, until the stream
+  ends cleanly (or answers 204); duplicates and gaps across reconnects show in its
+  accounting.
+
+A pass is one crowd of ``clients.count`` clients, or several crowds one after the other
+until ``min_duration_s`` (or a soak's ``clients.run_for_s``) has passed: short workloads
+are repeated until the pass is long enough to time.
 
 Every request carries an ``X-Rxspike-Client`` header so the harness's server launcher can
 match its per-request records (handler end, clean-up time) to the client.
@@ -32,7 +40,7 @@ from typing import Any
 
 import aiohttp
 
-from ._frames import frames_for
+from ._frames import SseFrames, frames_for
 from .scenario import Scenario, Variant
 
 #: Header naming the client, for the server launcher's request records.
@@ -41,6 +49,9 @@ CLIENT_HEADER = "X-Rxspike-Client"
 SLOW_RCVBUF = 4096
 #: aiohttp's read buffer for slow readers: it stops reading the socket above twice this.
 SLOW_READ_BUFSIZE = 4096
+#: Most reconnects one resuming client makes (a server that never completes cannot keep a
+#: pass running forever).
+MAX_RECONNECTS = 1000
 
 
 @dataclass(slots=True)
@@ -81,6 +92,10 @@ class ClientRecord:
     #: Wall-clock time the request was sent and the stream ended.
     started_at: float = 0.0
     ended_at: float = 0.0
+    #: Times a resuming client reconnected after its stream broke.
+    reconnects: int = 0
+    #: The last SSE id received: what a reconnect sends as ``Last-Event-ID``.
+    last_event_id: str | None = None
 
     def accounting(self, expected_full: int) -> dict[str, int]:
         """Expected / delivered / missing items for this client.
@@ -116,6 +131,12 @@ class LoadResult:
     metrics_after: dict[str, Any] | None
     #: The server's per-request records for this pass (see ``rxspike.harness.server``).
     requests: list[dict[str, Any]] = field(default_factory=list)
+    #: ``/_harness/usage`` before and after the pass, and every ``usage_every_s`` during it.
+    usage_before: dict[str, Any] | None = None
+    usage_after: dict[str, Any] | None = None
+    usage_series: list[dict[str, Any]] = field(default_factory=list)
+    #: Crowds of ``clients.count`` run one after the other in this pass.
+    rounds: int = 1
 
     @property
     def duration_s(self) -> float:
@@ -170,7 +191,7 @@ async def _read_stream(
     read_until = 0.0
     last = 0.0
     content = response.content
-    seen_max = -1
+    seen_max = record.max_seq  # a resumed stream continues the count
     while True:
         data = await (content.read(chunk) if slow else content.readany())
         if not data:
@@ -178,6 +199,8 @@ async def _read_stream(
         now = time.perf_counter()
         record.bytes += len(data)
         seqs = frames.feed(data)
+        if isinstance(frames, SseFrames) and frames.last_id is not None:
+            record.last_event_id = frames.last_id
         if frames.errors:
             record.inband_errors.extend(frames.errors)
             frames.errors.clear()
@@ -218,7 +241,7 @@ async def _read_stream(
 
 async def _client(
     session: aiohttp.ClientSession,
-    url: str,
+    urls: list[str],
     params: dict[str, str],
     record: ClientRecord,
     scenario: Scenario,
@@ -229,17 +252,35 @@ async def _client(
         await asyncio.sleep(delay)
     record.started_at = time.time()
     sent = time.perf_counter()
+    resume = scenario.clients.resume
+    headers = {CLIENT_HEADER: record.client_id}
+    server = record.index % len(urls)  # clients spread over the workers
     try:
-        async with session.get(
-            url, params=params, headers={CLIENT_HEADER: record.client_id}
-        ) as response:
-            record.status = response.status
-            if response.status != 200:
-                record.end = "error"
-                record.error = f"HTTP {response.status}"
-                await response.read()
-                return
-            await _read_stream(response, record, scenario, sent)
+        while True:
+            url = urls[server]
+            try:
+                async with session.get(url, params=params, headers=headers) as response:
+                    record.status = response.status
+                    if response.status == 204 and record.reconnects:
+                        record.end = "complete"  # nothing left after the last id: done
+                        return
+                    if response.status != 200:
+                        record.end = "error"
+                        record.error = f"HTTP {response.status}"
+                        await response.read()
+                        return
+                    await _read_stream(response, record, scenario, sent)
+                    return
+            except (aiohttp.ClientError, OSError) as error:
+                if not resume or record.reconnects >= MAX_RECONNECTS:
+                    raise
+                record.reconnects += 1
+                # As a load balancer does when a backend is gone: the next worker.
+                server = (server + 1) % len(urls)
+                headers = {CLIENT_HEADER: record.client_id}
+                if record.last_event_id is not None:
+                    headers["Last-Event-ID"] = record.last_event_id
+                del error
     except asyncio.CancelledError:
         record.end = "timeout"
         record.error = "timeout"
@@ -280,6 +321,21 @@ async def wait_for_idle(
     return metrics
 
 
+async def usage_of(session: aiohttp.ClientSession, base_url: str) -> dict[str, Any] | None:
+    """The server's ``/_harness/usage`` snapshot (None if it has no such view)."""
+    return await fetch_json(session, f"{base_url}/_harness/usage")
+
+
+async def _sample_usage(
+    session: aiohttp.ClientSession, base_url: str, every_s: float, into: list[dict[str, Any]]
+) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        snapshot = await usage_of(session, base_url)
+        if snapshot is not None:
+            into.append(snapshot)
+
+
 async def run_load(
     base_url: str,
     scenario: Scenario,
@@ -289,22 +345,29 @@ async def run_load(
     timeout_s: float = 60.0,
     open_streams: Callable[[dict[str, Any]], int | None] = lambda m: None,
     settle_s: float = 2.0,
+    min_duration_s: float = 0.0,
+    usage_every_s: float = 0.0,
+    more_urls: tuple[str, ...] = (),
 ) -> LoadResult:
-    """Run the scenario's clients against ``base_url`` once and return what they saw.
+    """Run the scenario's clients against ``base_url`` and return what they saw.
 
+    One crowd of ``clients.count`` clients, then more crowds (each once the previous one
+    finished) until ``min_duration_s`` or the scenario's ``clients.run_for_s`` has passed.
     Clients still reading after ``timeout_s`` are cancelled and recorded as ``timeout``.
     Afterwards it waits up to ``settle_s`` for the server to report no open stream, so that
-    ``metrics_after`` includes the clean-up of every stream.
+    ``metrics_after`` includes the clean-up of every stream. ``usage_every_s > 0`` samples
+    the server's ``/_harness/usage`` that often during the pass (soaks). ``more_urls`` are
+    further workers of the same service: clients are spread over all of them, and a
+    resuming client reconnects to the next one.
     """
-    roles = _roles(scenario)
-    records = [
-        ClientRecord(index=i, role=role, client_id=f"{pass_id}-{i}") for i, role in enumerate(roles)
-    ]
     params = scenario.stream.query(variant.approach, variant.overflow)
-    url = f"{base_url}/stream"
+    urls = [f"{url}/stream" for url in (base_url, *more_urls)]
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=None)
     fast = aiohttp.TCPConnector(limit=0, force_close=True)
     slow = aiohttp.TCPConnector(limit=0, force_close=True, socket_factory=_small_rcvbuf_socket)
+    run_for = max(min_duration_s, scenario.clients.run_for_s)
+    records: list[ClientRecord] = []
+    series: list[dict[str, Any]] = []
     async with (
         aiohttp.ClientSession(connector=fast, timeout=timeout) as session,
         aiohttp.ClientSession(
@@ -312,28 +375,51 @@ async def run_load(
         ) as slow_session,
     ):
         before = await fetch_json(session, f"{base_url}/metrics")
+        usage_before = await usage_of(session, base_url)
+        sampler = (
+            asyncio.ensure_future(_sample_usage(session, base_url, usage_every_s, series))
+            if usage_every_s > 0
+            else None
+        )
         started = time.time()
-        tasks = [
-            asyncio.ensure_future(
-                _client(
-                    slow_session if scenario.clients.slow else session,
-                    url,
-                    params,
-                    record,
-                    scenario,
-                    delay=scenario.clients.start_delay(i),
+        deadline = time.perf_counter() + timeout_s
+        rounds = 0
+        while True:
+            crowd = [
+                ClientRecord(index=i, role=role, client_id=f"{pass_id}-{rounds}.{i}")
+                for i, role in enumerate(_roles(scenario))
+            ]
+            records += crowd
+            rounds += 1
+            tasks = [
+                asyncio.ensure_future(
+                    _client(
+                        slow_session if scenario.clients.slow else session,
+                        urls,
+                        params,
+                        record,
+                        scenario,
+                        delay=scenario.clients.start_delay(i),
+                    )
                 )
-            )
-            for i, record in enumerate(records)
-        ]
-        _done, pending = await asyncio.wait(tasks, timeout=timeout_s)
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+                for i, record in enumerate(crowd)
+            ]
+            left = max(0.0, deadline - time.perf_counter())
+            _done, pending = await asyncio.wait(tasks, timeout=left)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if pending or time.time() - started >= run_for:
+                break
         ended = max([r.ended_at for r in records] + [started])
+        if sampler is not None:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
         after = await wait_for_idle(session, base_url, open_streams, settle_s)
+        usage_after = await usage_of(session, base_url)
         requests = await fetch_json(session, f"{base_url}/_harness/requests?prefix={pass_id}-")
     return LoadResult(
         scenario=scenario.name,
@@ -344,4 +430,8 @@ async def run_load(
         metrics_before=before,
         metrics_after=after,
         requests=list((requests or {}).get("requests", [])),
+        usage_before=usage_before,
+        usage_after=usage_after,
+        usage_series=series,
+        rounds=rounds,
     )

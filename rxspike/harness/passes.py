@@ -23,11 +23,49 @@ from .scenario import Scenario
 from .serverview import MetricsView, delta
 from .stats import median, summarize
 
+MIB = 2.0**20
+
+
+def _usage(result: LoadResult, scenario: Scenario, rss: Sequence[float]) -> dict[str, Any]:
+    """Server CPU over the pass, per item and per MB; RSS at rest, peak and per stream."""
+    before, after = result.usage_before or {}, result.usage_after or {}
+    items = sum(c.distinct for c in result.clients)
+    body = sum(c.bytes for c in result.clients)
+    cpu = None
+    if isinstance(before.get("cpu_s"), float) and isinstance(after.get("cpu_s"), float):
+        cpu = max(0.0, after["cpu_s"] - before["cpu_s"])
+    rest = rss[0] if rss else None
+    peak = max(rss) if rss else None
+    growth = None if rest is None or peak is None else max(0.0, peak - rest)
+    return {
+        "cpu_s": None if cpu is None else round(cpu, 4),
+        "cpu_us_per_item": None if cpu is None or not items else round(cpu / items * 1e6, 3),
+        "cpu_ms_per_mb": None if cpu is None or not body else round(cpu / (body / 1e6) * 1e3, 3),
+        "rss_rest_mib": None if rest is None else round(rest / MIB, 3),
+        "rss_peak_mib": None if peak is None else round(peak / MIB, 3),
+        "rss_growth_mib": None if growth is None else round(growth / MIB, 3),
+        # Streams open at once are one crowd: per stream is the growth over the crowd.
+        "rss_per_stream_kib": (
+            None if growth is None else round(growth / 1024 / scenario.clients.count, 2)
+        ),
+        "fds_after": after.get("fds"),
+        "tasks_after": after.get("tasks"),
+        "series": [
+            {k: s.get(k) for k in ("time", "rss", "fds", "tasks", "blocks", "cpu_s")}
+            for s in result.usage_series
+        ],
+    }
+
 
 def summarize_pass(
-    result: LoadResult, scenario: Scenario, lag_s: Sequence[float] = ()
+    result: LoadResult,
+    scenario: Scenario,
+    lag_s: Sequence[float] = (),
+    rss: Sequence[float] = (),
 ) -> dict[str, Any]:
-    """The pass's throughput, latencies, accounting, clean-up and errors as plain JSON."""
+    """The pass's throughput, latencies, accounting, clean-up, errors and server usage
+    (CPU, RSS) as plain JSON. ``rss`` is the server's RSS samples, the first one taken
+    just before the pass."""
     clients = result.clients
     items = sum(c.distinct for c in clients)
     body = sum(c.bytes for c in clients)
@@ -93,6 +131,9 @@ def summarize_pass(
         "ttfb_ms": summarize(ttfb, 1000.0),
         "gap_ms": summarize(gaps, 1000.0),
         "lag_ms": summarize(lag_s, 1000.0),
+        "rounds": result.rounds,
+        "usage": _usage(result, scenario, rss),
+        "reconnects": sum(c.reconnects for c in clients),
         "statuses": dict(statuses),
         "ends": dict(ends),
         "errors": dict(errors),
@@ -110,7 +151,8 @@ def summarize_pass(
             "cleaned": cleaned,
             "cleanup_ms": [round(v, 3) for v in cleanup_ms],
             "handler_ms": [round(v, 3) for v in handler_ms],
-            "streams": len(clients),
+            # Every request is a stream (a resuming client makes several).
+            "streams": max(len(clients), len(result.requests)),
             "handlers_ended": sum(1 for r in result.requests if r.get("ended_at") is not None),
             "handler_outcomes": dict(outcomes),
             "finalized": finalized,
@@ -128,24 +170,37 @@ def combine_timing(passes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Medians over repeated untracked passes of the same scenario and approach."""
 
     def med(key: str, sub: str | None = None) -> float | None:
-        values = [p[key][sub] if sub else p[key] for p in passes]
+        values = [p.get(key, {}).get(sub) if sub else p[key] for p in passes]
         value = median(values)
         return None if value is None else round(value, 3)
 
     def spread(key: str, sub: str | None = None) -> list[float] | None:
-        values = [p[key][sub] if sub else p[key] for p in passes]
+        values = [p.get(key, {}).get(sub) if sub else p[key] for p in passes]
         present = [float(v) for v in values if v is not None]
         return [round(min(present), 3), round(max(present), 3)] if present else None
 
     # ranges: min and max over the repeats, to tell a difference from noise.
+    usage_keys = (
+        "cpu_us_per_item",
+        "cpu_ms_per_mb",
+        "rss_peak_mib",
+        "rss_growth_mib",
+        "rss_per_stream_kib",
+    )
     return {
         "repeats": len(passes),
         "ranges": {
             "items_per_s": spread("items_per_s"),
+            "mb_per_s": spread("mb_per_s"),
             "ttfb_p50_ms": spread("ttfb_ms", "p50"),
+            "ttfb_p99_ms": spread("ttfb_ms", "p99"),
+            "gap_p50_ms": spread("gap_ms", "p50"),
             "gap_p99_ms": spread("gap_ms", "p99"),
+            "lag_p50_ms": spread("lag_ms", "p50"),
             "lag_p99_ms": spread("lag_ms", "p99"),
+            **{key: spread("usage", key) for key in usage_keys},
         },
+        **{key: med("usage", key) for key in usage_keys},
         "items_per_s": med("items_per_s"),
         "mb_per_s": med("mb_per_s"),
         "ttfb_p50_ms": med("ttfb_ms", "p50"),
@@ -170,6 +225,7 @@ def combine_accounting(passes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     error_frames = 0
     clean: Counter[str] = Counter()
     finalized_known = True
+    reconnects = 0
     for p in passes:
         a = p["accounting"]
         for key in ("expected", "delivered", "missing", "out_of_order"):
@@ -193,6 +249,7 @@ def combine_accounting(passes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         ends.update(p["ends"])
         errors.update(p["errors"])
         error_frames += p["error_frames"]
+        reconnects += p.get("reconnects", 0)
     cleanup = summarize(cleanup_ms)
     return {
         "passes": len(passes),
@@ -212,4 +269,5 @@ def combine_accounting(passes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "ends": dict(ends),
         "errors": dict(errors),
         "error_frames": error_frames,
+        "reconnects": reconnects,
     }

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -52,7 +53,9 @@ class ServerProcess:
         app: str = DEFAULT_APP,
         start_timeout: float = 30.0,
         stop_timeout: float = 60.0,
+        extra_args: Sequence[str] = (),
     ) -> None:
+        self.extra_args = list(extra_args)
         self.memray = memray
         self.stats = stats
         self.log = log
@@ -74,7 +77,7 @@ class ServerProcess:
             command += ["--memray", str(self.memray)]
         if self.stats is not None:
             command += ["--stats", str(self.stats)]
-        return command
+        return command + self.extra_args
 
     def start(self) -> ServerProcess:
         if self.log is not None:
@@ -96,6 +99,11 @@ class ServerProcess:
             self.stop()
             raise HarnessProcessError(f"the server's ready line was {line!r}") from error
         return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no shutdown, no goodbye (the worker-killed scenario)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
 
     def stop(self) -> int | None:
         """SIGTERM, wait, SIGKILL if needed; returns the exit status. Idempotent."""
@@ -192,4 +200,79 @@ class WorkerProcess:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self.stop()
+
+
+class RedisServer:
+    """``redis-server`` on a free port with nothing persisted, for the Redis-backed feed.
+
+    Started fresh for each pass, so every pass's feed starts empty.
+    """
+
+    def __init__(self, *, log: Path | None = None, start_timeout: float = 10.0) -> None:
+        self.log = log
+        self.start_timeout = start_timeout
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        import shutil
+        import socket
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise HarnessProcessError(
+                "redis-server is not installed (apt-get install redis-server)"
+            )
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        out = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
+        self._process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise HarnessProcessError(
+            f"redis-server did not listen on port {self.port} (log: {self.log})"
+        )
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
         self.stop()

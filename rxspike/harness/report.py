@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import plots
+from . import conclusions, plots
 
 Cell = Callable[[Mapping[str, Any]], str]
 
@@ -57,6 +57,25 @@ def _range(path: str, digits: int) -> Cell:
     return cell
 
 
+def _spread(key: str, digits: int) -> Cell:
+    """``median (min-max)`` of a timing figure over the repeated passes."""
+
+    def cell(entry: Mapping[str, Any]) -> str:
+        value = _get(entry, f"timing.{key}")
+        span = _get(entry, f"timing.ranges.{key}")
+        if value is None:
+            return "n/a"
+        if not span:
+            return _num(value, digits)
+        return f"{_num(value, digits)} ({_num(span[0], digits)}-{_num(span[1], digits)})"
+
+    return cell
+
+
+def _reconnects(entry: Mapping[str, Any]) -> str:
+    return _num(entry["accounting"].get("reconnects", 0), 0)
+
+
 def _delivered(entry: Mapping[str, Any]) -> str:
     a = entry["accounting"]
     return f"{a['delivered']} / {a['expected']}"
@@ -89,14 +108,22 @@ def _errors(entry: Mapping[str, Any]) -> str:
 
 
 #: Table kind -> [(column header, cell renderer)].
+#: Every timing and cost cell is ``median (min-max)`` over the untracked passes.
 TABLES: dict[str, list[tuple[str, Cell]]] = {
     "timing": [
-        ("items/s", _col("timing.items_per_s", 0)),
-        ("items/s min-max", _range("timing.ranges.items_per_s", 0)),
-        ("MB/s", _col("timing.mb_per_s", 2)),
-        ("first item p50 / p99 ms", _pair("timing.ttfb_p50_ms", "timing.ttfb_p99_ms", 1)),
-        ("gap p50 / p99 ms", _pair("timing.gap_p50_ms", "timing.gap_p99_ms", 1)),
-        ("loop lag p50 / p99 ms", _pair("timing.lag_p50_ms", "timing.lag_p99_ms", 1)),
+        ("items/s", _spread("items_per_s", 0)),
+        ("MB/s", _spread("mb_per_s", 2)),
+        ("first item p50 ms", _spread("ttfb_p50_ms", 1)),
+        ("first item p99 ms", _spread("ttfb_p99_ms", 1)),
+        ("gap p99 ms", _spread("gap_p99_ms", 1)),
+        ("loop lag p99 ms", _spread("lag_p99_ms", 1)),
+    ],
+    "cost": [
+        ("CPU us/item", _spread("cpu_us_per_item", 1)),
+        ("CPU ms/MB", _spread("cpu_ms_per_mb", 1)),
+        ("peak RSS MiB", _spread("rss_peak_mib", 1)),
+        ("RSS growth MiB", _spread("rss_growth_mib", 2)),
+        ("RSS per stream KiB", _spread("rss_per_stream_kib", 1)),
     ],
     "memory": [
         ("peak heap MiB", _col("memory.peak_heap_mib", 2)),
@@ -111,6 +138,7 @@ TABLES: dict[str, list[tuple[str, Cell]]] = {
         ("left: cleaned in p50/max", _cleanup),
         ("finalizers ran", _finalized),
         ("client errors", _errors),
+        ("reconnects", _reconnects),
         ("tracebacks logged", _col("memory.server_tracebacks", 0)),
     ],
 }
@@ -216,10 +244,13 @@ def write_markdown(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[s
         + f". Wall time {metrics['wall_time_s']} s"
         + (" (`--quick`)." if metrics["quick"] else "."),
         "",
-        f"Timing columns are medians of {settings['timing_repeats']} untracked pass(es); memory "
-        "columns come from one pass with the server under a memray Tracker (which slows it "
-        "2.6-4.8x, so its timings are not reported); accounting adds up every pass; "
-        "tracebacks are those the server logged during the tracked pass. "
+        f"Timing and cost cells are the median (min-max) of {settings['timing_repeats']} "
+        "untracked pass(es) per approach (behaviour scenarios: 2), the approaches "
+        "interleaved, each pass at least "
+        f"{settings.get('min_pass_s', 0):g} s long (a short workload repeats its crowd of "
+        "clients); memory columns come from one pass with the server under a memray Tracker "
+        "(which slows it 2.6-4.8x, so its timings are not reported); accounting adds up "
+        "every pass; tracebacks are those the server logged during the tracked pass. "
         "MB = 10^6 bytes; MiB = 2^20 bytes. Flamegraphs and the side-by-side viewer: "
         "[index.html](index.html) (not committed for the reference run: `make scenarios` "
         "regenerates them).",
@@ -230,7 +261,13 @@ def write_markdown(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[s
         "(*min-max*: the slowest and fastest of the timing passes); "
         "*first item* is from sending the request to the first whole item; *gap* is the "
         "time between consecutive items at one client; *loop lag* is how late the server's "
-        "5 ms sampler woke up. *Peak heap* is memray's exact high-water mark of the server's "
+        "5 ms sampler woke up. *CPU* is the server process's user+system time over the pass "
+        "divided by the items (or MB) all clients received; *peak RSS* is the server's "
+        "highest resident set (sampled every 50 ms), *RSS growth* that minus the RSS just "
+        "before the pass, *per stream* the growth over one crowd of clients. Peers "
+        "(`aiohttp-handler`, `aiohttp-sse`, `sse-starlette`) each run in their own server "
+        "process with the same items, measured by the same load generator. "
+        "*Peak heap* is memray's exact high-water mark of the server's "
         "heap; *growth* is the highest heap snapshot during the load minus the heap just "
         "before it, and *per client* divides that by the clients (pymalloc takes small-object "
         "memory in 1 MiB arenas, so differences below 1 MiB are allocator granularity); "
@@ -243,9 +280,9 @@ def write_markdown(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[s
         "source was released (cancelled, disposed, closed or completed).",
         "",
     ]
-    overview = figures.get("overview", {}).get("heap")
+    overview = figures.get("overview", {}).get("rss")
     if overview:
-        lines += [f"![peak heap overview]({overview})", ""]
+        lines += [f"![peak RSS overview]({overview})", ""]
     sources = metrics.get("approach_sources") or {}
     if sources:
         lines += ["## Approaches", ""]
@@ -263,6 +300,10 @@ def write_markdown(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[s
             "Timing (untracked):",
             "",
             render_table(scenario, "timing"),
+            "",
+            "Server cost (untracked):",
+            "",
+            render_table(scenario, "cost"),
             "",
         ]
         if any("memory" in e for e in scenario["variants"].values()):
@@ -284,16 +325,62 @@ def write_markdown(metrics: Mapping[str, Any], run_dir: Path, figures: Mapping[s
                 sweep_table,
                 "",
             ]
-        for kind in ("heap", "throughput", "latency", "sweep"):
+        soak = _soak_table(scenario)
+        if soak:
+            lines += ["Server usage over the soak (first, middle and last sample):", "", soak, ""]
+        for kind in ("heap", "throughput", "latency", "cost", "sweep", "soak"):
             path = figures.get(name, {}).get(kind)
             if path:
                 lines += [f"![{name} {kind}]({path})", ""]
         links = _flamegraph_links(scenario)
         if links:
             lines += ["Flamegraphs: " + "; ".join(links) + ".", ""]
+    if metrics.get("matrix"):
+        from .matrix import render_matrix
+
+        lines += [
+            "## Error handling, measured",
+            "",
+            "One real client per case against each approach's server (see "
+            "`rxspike/harness/matrix.py`): what the client saw, how long until the source "
+            "was released, tracebacks the server logged in that case.",
+            "",
+            render_matrix(metrics["matrix"]),
+            "",
+        ]
+    lines += conclusions.render(metrics)
     path = run_dir / "REPORT.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path
+
+
+def _trio(picks: Sequence[Mapping[str, Any]], key: str, scale: float = 1.0, digits: int = 0) -> str:
+    return " / ".join(_num(None if p.get(key) is None else p[key] / scale, digits) for p in picks)
+
+
+def _soak_table(scenario: Mapping[str, Any]) -> str | None:
+    """RSS, allocated blocks, fds and tasks at the soak's start, middle and end."""
+    rows = []
+    for label, entry in scenario["variants"].items():
+        series = (entry.get("soak") or {}).get("series") or []
+        if len(series) < 2:
+            continue
+        picks = [series[0], series[len(series) // 2], series[-1]]
+
+        span_s = series[-1]["time"] - series[0]["time"]
+        rows.append(
+            f"| `{label}` | {span_s:.0f} | {_trio(picks, 'rss', 2**20, 1)} | "
+            f"{_trio(picks, 'blocks', 1000, 0)} | {_trio(picks, 'fds')} | {_trio(picks, 'tasks')} |"
+        )
+    if not rows:
+        return None
+    return "\n".join(
+        [
+            "| approach | seconds sampled | RSS MiB | allocated blocks (k) | fds | tasks |",
+            "|---|---:|---:|---:|---:|---:|",
+            *rows,
+        ]
+    )
 
 
 _INDEX = """<!doctype html>
@@ -465,7 +552,17 @@ def refresh_tables(markdown: str, metrics: Mapping[str, Any]) -> str:
 
 
 def render_marked(metrics: Mapping[str, Any], scenario: str, kind: str) -> str:
-    """What a ``<!-- table: SCENARIO KIND -->`` marker must be followed by."""
+    """What a ``<!-- table: SCENARIO KIND -->`` marker must be followed by
+    (``<!-- table: errors matrix -->``: the error-handling matrix; ``<!-- table: dx loc -->``:
+    the lines of code of ``examples/dx``)."""
+    if kind == "matrix":
+        from .matrix import render_matrix
+
+        return render_matrix(metrics["matrix"])
+    if kind == "loc":  # counted from the checkout's programs, not from a run
+        from .dx import render_loc
+
+        return render_loc(Path(__file__).resolve().parents[2] / "examples" / "dx")
     data = metrics["scenarios"][scenario]
     if kind == "sweep":
         return render_sweep_table(data) or ""
@@ -474,4 +571,4 @@ def render_marked(metrics: Mapping[str, Any], scenario: str, kind: str) -> str:
 
 def kinds() -> Sequence[str]:
     """Table kinds a marker may name."""
-    return (*TABLES, "sweep")
+    return (*TABLES, "sweep", "matrix", "loc")

@@ -5,8 +5,13 @@ A scenario says what the demo server streams (the ``/stream`` query), how the cl
 with every key and its default::
 
     title = "LLM-like token stream"          # one line for tables
-    description = "..."                      # a paragraph for the report
+    description = "{clients.count} clients"  # a paragraph for the report; {stream.x} and
+                                             #   {clients.x} placeholders are filled from the
+                                             #   scenario as it runs, so --quick reads true
     order = 1                                # position in listings and reports
+    repeats = 0                              # > 0: timing passes in a full run (behaviour
+                                             #   scenarios that rank nothing: 2)
+    soak = false                             # true: only `run --soak` runs it
 
     [stream]                                 # the /stream query, per client
     format = "sse"                           # sse | ndjson | bytes
@@ -14,8 +19,12 @@ with every key and its default::
     size = 16                                # payload bytes per item
     interval_ms = 10.0                       # producer pause between items (0: flat out)
     fail_after = 0                           # > 0: the source fails after this many items
+    drop_after = 0                           # > 0: the server drops each connection after
+                                             #   this many items (resume scenarios)
 
     capacity = 0                             # push-buffer/-throttle buffer (0: server's)
+    max_bytes = 262144                       # ...and its bound in payload bytes (0: none):
+                                             #   the recommendation's configuration
     rate = 0.0                               # push-throttle items/s (0: server's)
     burst = 0                                # push-throttle burst (0: server's)
 
@@ -29,9 +38,17 @@ with every key and its default::
     read_for_s = 0.0                         # > 0: leave after this long (slow readers)
     disconnect_fraction = 0.0                # this share of the clients leaves early...
     disconnect_after = 0                     # ...after receiving this many items
+    resume = false                           # reconnect with Last-Event-ID after a drop
+    run_for_s = 0.0                          # > 0 (soaks): keep connecting new crowds
+                                             #   for this long
+
+    [workers]                                # several server processes (approach redis)
+    count = 1                                # worker processes sharing one redis-server
+    kill_after_s = 0.0                       # > 0: SIGKILL one worker this long into a pass
+    publish_rate = 0.0                       # entries/s the surviving worker publishes
 
     [approaches]
-    run = ["pull", "push-buffer", ...]       # default: all five
+    run = ["pull", "push-buffer", ...]       # default: rxspike's five; peers by name
     overflow = ["drop-oldest", ...]          # push-buffer strategies (default: drop-oldest)
 
     [sweep]                                  # optional extra memory passes:
@@ -64,8 +81,17 @@ from rxspike.demo.names import APPROACHES, FORMATS
 
 T = TypeVar("T")
 
+#: What a team would use instead, each served by its own process (SSE only): a competent
+#: hand-written aiohttp handler, aiohttp-sse, and sse-starlette on uvicorn.
+PEERS = ("aiohttp-handler", "aiohttp-sse", "sse-starlette")
+#: The demo's Redis-backed feed, served by several workers (``rxspike serve --redis-url``).
+REDIS = "redis"
+#: Every approach a scenario may name: the demo's five (``APPROACHES``), the peers, redis.
+ALL_APPROACHES = (*APPROACHES, *PEERS, REDIS)
 #: The push-buffer strategy used when a scenario names none.
 DEFAULT_OVERFLOW = "drop-oldest"
+#: The demo's push-buffer capacity when the query names none.
+DEMO_CAPACITY = 1024
 
 
 class ScenarioError(ValueError):
@@ -95,6 +121,34 @@ class StreamSpec:
     rate: float = 0.0
     #: push-throttle's token-bucket burst, items (0: the server's default).
     burst: int = 0
+    #: When > 0, the server closes each connection after this many items (``drop_after``).
+    drop_after: int = 0
+    #: The push buffers' bound in payload bytes (0: items only), as the findings recommend.
+    #: Items have a fixed size, so it is sent as the item capacity it amounts to.
+    max_bytes: int = 256 * 1024
+
+    @property
+    def push_capacity(self) -> int:
+        """The push buffers' capacity in items: ``capacity`` (or the demo's 1024), cut to
+        what ``max_bytes`` holds.
+
+        >>> StreamSpec(size=65536).push_capacity, StreamSpec(size=64).push_capacity
+        (4, 1024)
+        """
+        capacity = self.capacity or DEMO_CAPACITY
+        if self.max_bytes > 0:
+            capacity = min(capacity, max(1, self.max_bytes // self.size))
+        return capacity
+
+    @property
+    def duration_s(self) -> float:
+        """How long a paced stream lasts at its nominal rate (0 for ``interval_ms = 0``)."""
+        return self.count * self.interval_ms / 1000.0
+
+    @property
+    def total_mib(self) -> float:
+        """Payload of one whole stream, in MiB."""
+        return self.count * self.size / 2**20
 
     @property
     def nominal_items_per_s(self) -> float:
@@ -122,8 +176,10 @@ class StreamSpec:
             query["overflow"] = overflow
         if self.fail_after > 0:
             query["fail_after"] = str(self.fail_after)
-        if approach in ("push-buffer", "push-throttle") and self.capacity > 0:
-            query["capacity"] = str(self.capacity)
+        if self.drop_after > 0:
+            query["drop_after"] = str(self.drop_after)
+        if approach in ("push-buffer", "push-throttle"):
+            query["capacity"] = str(self.push_capacity)
         if approach == "push-throttle":
             if self.rate > 0:
                 query["rate"] = f"{self.rate:g}"
@@ -153,6 +209,16 @@ class ClientSpec:
     disconnect_fraction: float = 0.0
     #: Items an early-leaving client receives before it disconnects.
     disconnect_after: int = 0
+    #: After the server dropped the connection, reconnect with ``Last-Event-ID`` (as
+    #: ``EventSource`` does) until the stream ends cleanly.
+    resume: bool = False
+    #: When > 0 (soaks), new crowds of ``count`` clients keep connecting for this long.
+    run_for_s: float = 0.0
+
+    @property
+    def disconnect_percent(self) -> int:
+        """``disconnect_fraction`` as a whole percentage, for descriptions."""
+        return round(self.disconnect_fraction * 100)
 
     def start_delay(self, index: int) -> float:
         """Seconds after the pass starts that client ``index`` connects.
@@ -193,6 +259,18 @@ class ClientSpec:
         if self.read_rate > 0:
             return self.read_rate * stream.nominal_items_per_s
         return math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """Several server processes behind the clients (the Redis-backed feed)."""
+
+    #: Worker processes, each its own demo server on one shared redis-server.
+    count: int = 1
+    #: When > 0, one worker (not the publisher) is SIGKILLed this long into each pass.
+    kill_after_s: float = 0.0
+    #: Feed entries per second the surviving worker publishes (``--publish-rate``).
+    publish_rate: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +328,22 @@ class Scenario:
     quick_overrides: Mapping[str, Any] = field(default_factory=dict)
     #: Where the scenario came from (None when built in code).
     path: Path | None = None
+    #: Soaks run only under ``rxspike scenarios run --soak``.
+    soak: bool = False
+    #: Timing passes in a full run (0: the runner's default). Behaviour scenarios that rank
+    #: nothing by speed (disconnects, failures, resume) ask for fewer.
+    repeats: int = 0
+    #: Whether memray passes run (several workers: no single process to track).
+    memory: bool = True
+    workers: WorkerSpec = field(default_factory=WorkerSpec)
+
+    @property
+    def prose(self) -> str:
+        """The description with its ``{stream.x}`` / ``{clients.x}`` placeholders filled in
+        from this scenario (so a ``--quick`` report describes the quick workload)."""
+        return self.description.format(
+            stream=self.stream, clients=self.clients, workers=self.workers
+        )
 
     def variants(self) -> list[Variant]:
         """Every approach variant this scenario runs, push-buffer once per strategy."""
@@ -293,6 +387,10 @@ class Scenario:
             "title": self.title,
             "description": self.description,
             "order": self.order,
+            "soak": self.soak,
+            "repeats": self.repeats,
+            "memory": self.memory,
+            "workers": dataclasses.asdict(self.workers),
             "stream": dataclasses.asdict(self.stream),
             "clients": dataclasses.asdict(self.clients),
             "approaches": {"run": list(self.approaches), "overflow": list(self.overflow)},
@@ -303,9 +401,19 @@ class Scenario:
     def from_dict(cls, data: Mapping[str, Any], *, name: str, path: Path | None = None) -> Scenario:
         """Validate a parsed file; raises :class:`ScenarioError` naming the bad key."""
         where = str(path) if path is not None else name
-        known = {"title", "description", "order", "stream", "clients", "approaches", "sweep"}
+        known = {"title", "description", "order", "soak", "repeats", "stream", "clients"}
+        known |= {"approaches", "memory", "workers"}
+        known |= {"sweep"}
         _reject_unknown(data, known | {"quick", "name"}, where, "")
         stream = _build(StreamSpec, data.get("stream", {}), where, "stream")
+        workers = _build(WorkerSpec, data.get("workers", {}), where, "workers")
+        if workers.count < 1:
+            raise ScenarioError(f"{where}: workers.count must be at least 1")
+        if workers.kill_after_s > 0 and workers.count < 2:
+            raise ScenarioError(f"{where}: workers.kill_after_s needs workers.count >= 2")
+        memory = data.get("memory", True)
+        if not isinstance(memory, bool):
+            raise ScenarioError(f"{where}: memory must be true or false, got {memory!r}")
         clients = _build(ClientSpec, data.get("clients", {}), where, "clients")
         if stream.format not in FORMATS:
             raise ScenarioError(
@@ -335,9 +443,16 @@ class Scenario:
         _reject_unknown(approaches_table, {"run", "overflow"}, where, "approaches.")
         approaches = tuple(approaches_table.get("run", APPROACHES))
         for approach in approaches:
-            if approach not in APPROACHES:
+            if approach == "redis" and workers.count < 2:
+                raise ScenarioError(f"{where}: approach 'redis' runs with workers.count >= 2")
+            if approach not in ALL_APPROACHES:
                 raise ScenarioError(
-                    f"{where}: approaches.run has {approach!r}; known: {', '.join(APPROACHES)}"
+                    f"{where}: approaches.run has {approach!r}; known: {', '.join(ALL_APPROACHES)}"
+                )
+            if approach in PEERS and stream.format != "sse":
+                raise ScenarioError(
+                    f"{where}: approaches.run has the peer {approach!r}, which speaks SSE "
+                    f"only; stream.format is {stream.format!r}"
                 )
         overflow = tuple(approaches_table.get("overflow", (DEFAULT_OVERFLOW,)))
         if not overflow:
@@ -350,7 +465,17 @@ class Scenario:
         quick = data.get("quick", {})
         if not isinstance(quick, Mapping):
             raise ScenarioError(f"{where}: [quick] must be a table")
-        return cls(
+        if clients.resume and stream.drop_after <= 0 and workers.kill_after_s <= 0:
+            raise ScenarioError(
+                f"{where}: clients.resume needs stream.drop_after > 0 or workers.kill_after_s > 0"
+            )
+        soak = data.get("soak", False)
+        if not isinstance(soak, bool):
+            raise ScenarioError(f"{where}: soak must be true or false, got {soak!r}")
+        repeats = data.get("repeats", 0)
+        if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 0:
+            raise ScenarioError(f"{where}: repeats must be an integer >= 0, got {repeats!r}")
+        built = cls(
             name=name,
             title=str(data.get("title", name)),
             description=str(data.get("description", "")).strip(),
@@ -363,7 +488,19 @@ class Scenario:
             sweep_clients=sweep_clients,
             quick_overrides=dict(quick),
             path=path,
+            soak=soak,
+            repeats=repeats,
+            memory=memory,
+            workers=workers,
         )
+        try:
+            built.prose  # noqa: B018 - a placeholder naming no field fails here, not in a report
+        except (AttributeError, KeyError, IndexError, ValueError) as error:
+            raise ScenarioError(
+                f"{where}: description has a bad placeholder ({error}); use {{stream.FIELD}}, "
+                "{clients.FIELD} or {workers.FIELD} with the fields of those tables"
+            ) from error
+        return built
 
 
 def _reject_unknown(data: Mapping[str, Any], known: set[str], where: str, prefix: str) -> None:
@@ -385,7 +522,7 @@ def _build(cls: type[T], data: Any, where: str, section: str) -> T:
         value = given
         if kind is float and isinstance(given, int) and not isinstance(given, bool):
             value = float(given)
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise ScenarioError(f"{where}: {section}.{key} must be {kind.__name__}, got {given!r}")
         values[key] = value
     return cls(**values)
@@ -404,8 +541,12 @@ def load_scenario(path: str | Path) -> Scenario:
     return Scenario.from_dict(data, name=path.stem, path=path)
 
 
-def load_scenarios(directory: str | Path) -> list[Scenario]:
-    """Every ``*.toml`` in ``directory``, in their ``order``."""
+#: The scenarios that ship with the package (``rxspike scenarios list`` without ``--dir``).
+BUILTIN = Path(__file__).resolve().parent / "scenarios"
+
+
+def load_scenarios(directory: str | Path = BUILTIN) -> list[Scenario]:
+    """Every ``*.toml`` in ``directory`` (default: the packaged ones), in their ``order``."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ScenarioError(f"{directory}: no such scenario directory")
@@ -413,12 +554,15 @@ def load_scenarios(directory: str | Path) -> list[Scenario]:
     return sorted(scenarios, key=lambda s: (s.order, s.name))
 
 
-def select(scenarios: Iterable[Scenario], names: Iterable[str]) -> list[Scenario]:
-    """The scenarios with these names (all of them when ``names`` is empty)."""
+def select(
+    scenarios: Iterable[Scenario], names: Iterable[str], *, soak: bool = False
+) -> list[Scenario]:
+    """The scenarios with these names; when ``names`` is empty, every scenario that is not a
+    soak (``soak=False``) or every soak (``soak=True``)."""
     pool = list(scenarios)
     wanted = list(names)
     if not wanted:
-        return pool
+        return [s for s in pool if s.soak == soak]
     by_name = {s.name: s for s in pool}
     missing = [name for name in wanted if name not in by_name]
     if missing:

@@ -15,7 +15,16 @@ it on 127.0.0.1 until SIGTERM or SIGINT:
   source factories wrapped so that each request's record also says when its source was
   released (cancelled, disposed, closed or ended).
 
+- a resident-set sampler (every :data:`RSS_EVERY` lag samples), for peak RSS per pass;
+- ``GET /_harness/usage``: the process's CPU time, RSS, open file descriptors, asyncio
+  tasks and allocated memory blocks right now (the runner takes it before and after each
+  pass for CPU per item; soaks take it over time).
+
 ``GET /_harness/requests?prefix=P`` and ``GET /_harness/lag?since=T&until=U`` return them.
+
+``--app`` names an aiohttp application factory (the demo's by default, or a peer's); a
+factory that returns an ASGI application instead (the sse-starlette peer) is served by
+uvicorn with the same probe (:mod:`rxspike.harness._asgi`).
 
 When it is ready it prints one JSON line, ``{"ready": true, "port": N, "pid": P}``, on
 stdout. With ``--memray`` the whole serving session (app construction, requests, shutdown)
@@ -48,13 +57,56 @@ from aiohttp import web
 
 from rxspike.demo import Sources
 
-from ._finalizers import CURRENT_CLIENT, WRAPPED, FinalizerLog, wrap_sources
+from ._finalizers import (
+    CURRENT_CLIENT,
+    WRAPPED,
+    FinalizerLog,
+    wrap_async_generator_factory,
+    wrap_sources,
+)
 from .loadgen import CLIENT_HEADER
 
 #: How often the lag sampler wakes up.
 LAG_INTERVAL_S = 0.005
 #: How long shutdown waits for open streams before closing them.
 SHUTDOWN_TIMEOUT_S = 2.0
+#: The RSS is read once per this many lag samples (every 50 ms).
+RSS_EVERY = 10
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def rss_bytes() -> int | None:
+    """This process's resident set size now (Linux ``/proc``; None elsewhere)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def open_fds() -> int | None:
+    """File descriptors this process holds (Linux ``/proc``; None elsewhere)."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
+
+
+def usage() -> dict[str, Any]:
+    """What ``GET /_harness/usage`` answers: a snapshot of the serving process."""
+    try:
+        tasks: int | None = len(asyncio.all_tasks())
+    except RuntimeError:  # no running loop
+        tasks = None
+    return {
+        "time": time.time(),
+        "cpu_s": time.process_time(),
+        "rss": rss_bytes(),
+        "fds": open_fds(),
+        "tasks": tasks,
+        "blocks": sys.getallocatedblocks(),
+    }
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -63,13 +115,39 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DEFAULT_APP = "rxspike.demo:make_app"
 
 
-def load_app(spec: str = DEFAULT_APP, sources: Sources | None = None) -> web.Application:
-    """Build the application that ``module:callable`` names (the demo server by default),
-    passing it ``sources`` if it takes a ``sources`` argument (see :func:`takes_sources`)."""
+def load_app(
+    spec: str = DEFAULT_APP,
+    sources: Sources | None = None,
+    probe: Any = None,
+    options: dict[str, Any] | None = None,
+) -> Any:
+    """Build the application that ``module:callable`` names (the demo server by default).
+
+    A factory that takes ``sources`` (the demo's) is given ``sources``; one that takes
+    ``source`` (a peer's) is given the peers' async generator factory, wrapped by the
+    ``probe``'s finalizer log when there is one. The result is an aiohttp ``Application`` or
+    an ASGI application (any other callable: the sse-starlette peer)."""
     factory = _factory(spec)
-    app = factory() if sources is None or not takes_sources(spec) else factory(sources=sources)
-    if not isinstance(app, web.Application):
-        raise RuntimeError(f"{spec} returned {type(app).__name__}, not an aiohttp Application")
+    parameters = inspect.signature(factory).parameters
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = sorted(set(given) - set(parameters))
+    if unknown:
+        raise RuntimeError(f"{spec} takes no {', '.join(unknown)}")
+    if "sources" in parameters and sources is not None:
+        app = factory(sources=sources, **given)
+    elif "source" in parameters and probe is not None:
+        from .peers.source import async_iterator_source
+
+        probe.wrapped = ["async_iterator"]
+        wrapped = wrap_async_generator_factory(async_iterator_source, probe.finalizers)
+        app = factory(source=wrapped, **given)
+    else:
+        app = factory(**given)
+    if not isinstance(app, web.Application) and not callable(app):
+        raise RuntimeError(
+            f"{spec} returned {type(app).__name__}, neither an aiohttp Application nor an "
+            "ASGI application"
+        )
     return app
 
 
@@ -93,6 +171,8 @@ class HarnessProbe:
     def __init__(self) -> None:
         #: Flat (wall time, lag seconds) pairs.
         self.lag = array("d")
+        #: Flat (wall time, RSS bytes) pairs.
+        self.rss = array("d")
         #: One dict per /stream request, in start order.
         self.requests: list[dict[str, Any]] = []
         #: When each client's source was released (the finalizer probe).
@@ -111,6 +191,7 @@ class HarnessProbe:
         app.middlewares.append(self._middleware)
         app.router.add_get("/_harness/requests", self._requests_view)
         app.router.add_get("/_harness/lag", self._lag_view)
+        app.router.add_get("/_harness/usage", self._usage_view)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
 
@@ -118,15 +199,7 @@ class HarnessProbe:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path != "/stream":
             return await handler(request)
-        client = request.headers.get(CLIENT_HEADER, "")
-        CURRENT_CLIENT.set(client)
-        record: dict[str, Any] = {
-            "client": client,
-            "started_at": time.time(),
-            "ended_at": None,
-            "outcome": "running",
-        }
-        self.requests.append(record)
+        record = self.started(request.headers.get(CLIENT_HEADER, ""))
         try:
             response = await handler(request)
         except asyncio.CancelledError:
@@ -141,8 +214,21 @@ class HarnessProbe:
         finally:
             record["ended_at"] = time.time()
 
-    async def _requests_view(self, request: web.Request) -> web.Response:
-        prefix = request.query.get("prefix", "")
+    def started(self, client: str) -> dict[str, Any]:
+        """Open the record of one ``/stream`` request (and name its client for the
+        finalizer probe); the adapter sets ``ended_at`` and ``outcome`` when it ends."""
+        CURRENT_CLIENT.set(client)
+        record: dict[str, Any] = {
+            "client": client,
+            "started_at": time.time(),
+            "ended_at": None,
+            "outcome": "running",
+        }
+        self.requests.append(record)
+        return record
+
+    def requests_json(self, prefix: str) -> dict[str, Any]:
+        """What ``GET /_harness/requests?prefix=P`` answers."""
         released = self.finalizers.released
         chosen = [
             {
@@ -153,26 +239,46 @@ class HarnessProbe:
             for r in self.requests
             if r["client"].startswith(prefix)
         ]
-        return web.json_response({"requests": chosen, "probed": self.wrapped})
+        return {"requests": chosen, "probed": self.wrapped}
+
+    def lag_json(self, since: float, until: float) -> dict[str, Any]:
+        """What ``GET /_harness/lag?since=T&until=U`` answers: lag and RSS samples."""
+        return {
+            "lag": [[t, v] for t, v in self.samples(since, until)],
+            "rss": [[t, v] for t, v in self.samples(since, until, self.rss)],
+        }
+
+    async def _requests_view(self, request: web.Request) -> web.Response:
+        return web.json_response(self.requests_json(request.query.get("prefix", "")))
 
     async def _lag_view(self, request: web.Request) -> web.Response:
         since = float(request.query.get("since", 0))
         until = float(request.query.get("until", "inf"))
-        return web.json_response({"lag": [[t, v] for t, v in self.samples(since, until)]})
+        return web.json_response(self.lag_json(since, until))
+
+    async def _usage_view(self, request: web.Request) -> web.Response:
+        return web.json_response(usage())
 
     def samples(
-        self, since: float = 0.0, until: float = float("inf")
+        self, since: float = 0.0, until: float = float("inf"), series: array[float] | None = None
     ) -> Iterator[tuple[float, float]]:
-        """(wall time, lag seconds) samples within the window."""
-        lag = self.lag
-        for i in range(0, len(lag), 2):
-            if since <= lag[i] <= until:
-                yield lag[i], lag[i + 1]
+        """(wall time, value) samples of ``series`` (the lag) within the window."""
+        flat = self.lag if series is None else series
+        for i in range(0, len(flat), 2):
+            if since <= flat[i] <= until:
+                yield flat[i], flat[i + 1]
 
     async def _start(self, app: web.Application) -> None:
-        self._task = asyncio.create_task(self._sample())
+        self.start_sampling()
 
     async def _stop(self, app: web.Application) -> None:
+        await self.stop_sampling()
+
+    def start_sampling(self) -> None:
+        """Start the lag and RSS sampler on the running loop."""
+        self._task = asyncio.create_task(self._sample())
+
+    async def stop_sampling(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -180,13 +286,21 @@ class HarnessProbe:
 
     async def _sample(self) -> None:
         loop = asyncio.get_running_loop()
-        lag = self.lag
+        lag, rss = self.lag, self.rss
+        tick = 0
         while True:
             before = loop.time()
             await asyncio.sleep(LAG_INTERVAL_S)
             late = loop.time() - before - LAG_INTERVAL_S
-            lag.append(time.time())
+            now = time.time()
+            lag.append(now)
             lag.append(max(late, 0.0))
+            tick += 1
+            if tick % RSS_EVERY == 0:
+                resident = rss_bytes()
+                if resident is not None:
+                    rss.append(now)
+                    rss.append(float(resident))
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -197,11 +311,24 @@ class HarnessProbe:
 
 
 async def serve(
-    host: str, port: int, ready: Callable[[int], None], app_spec: str = DEFAULT_APP
+    host: str,
+    port: int,
+    ready: Callable[[int], None],
+    app_spec: str = DEFAULT_APP,
+    options: dict[str, Any] | None = None,
 ) -> HarnessProbe:
-    """Serve the app with the probe until SIGTERM/SIGINT; returns the probe."""
+    """Serve the app with the probe until SIGTERM/SIGINT; returns the probe.
+
+    ``options`` are keyword arguments for the app factory (``redis_url``, ``publish_rate``).
+    """
     probe = HarnessProbe()
-    app = load_app(app_spec, probe.sources() if takes_sources(app_spec) else None)
+    sources = probe.sources() if takes_sources(app_spec) else None
+    app = load_app(app_spec, sources, probe, options)
+    if not isinstance(app, web.Application):
+        from ._asgi import serve_asgi
+
+        await serve_asgi(app, probe, host, port, ready=ready, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        return probe
     probe.install(app)
     runner = web.AppRunner(
         app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None
@@ -231,7 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memray", type=Path, help="track the server with memray into this file")
     parser.add_argument("--stats", type=Path, help="write lag samples and request records here")
     parser.add_argument("--app", default=DEFAULT_APP, help="module:factory of the app to serve")
+    parser.add_argument("--redis-url", help="the demo's Redis-backed feed (approach=redis)")
+    parser.add_argument("--publish-rate", type=float, help="feed entries/s this server appends")
     args = parser.parse_args(argv)
+    options = {"redis_url": args.redis_url, "publish_rate": args.publish_rate}
     # Import before tracking starts: module imports are not what the scenarios measure.
     importlib.import_module(args.app.partition(":")[0])
 
@@ -244,10 +374,10 @@ def main(argv: list[str] | None = None) -> int:
 
         destination = memray.FileDestination(str(args.memray), overwrite=True)
         with memray.Tracker(destination=destination):
-            probe = asyncio.run(serve(args.host, args.port, ready, args.app))
+            probe = asyncio.run(serve(args.host, args.port, ready, args.app, options))
             gc.collect()
     else:
-        probe = asyncio.run(serve(args.host, args.port, ready, args.app))
+        probe = asyncio.run(serve(args.host, args.port, ready, args.app, options))
     if args.stats is not None:
         args.stats.write_text(json.dumps(probe.dump()))
     sys.stdout.flush()

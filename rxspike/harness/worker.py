@@ -43,15 +43,22 @@ async def run_command(command: dict[str, Any]) -> dict[str, Any]:
         pass_id=command["pass_id"],
         timeout_s=float(command.get("timeout_s", 60.0)),
         open_streams=open_streams,
+        min_duration_s=float(command.get("min_duration_s", 0.0)),
+        usage_every_s=float(command.get("usage_every_s", 0.0)),
+        more_urls=tuple(command.get("more_urls", ())),
     )
     lag: list[float] = []
+    rss: list[float] = []
     async with aiohttp.ClientSession() as session:
+        # From a little before the pass: the RSS the server had at rest is the baseline.
+        since = result.started_at - 0.3
         data = await fetch_json(
-            session, f"{base_url}/_harness/lag?since={result.started_at}&until={result.ended_at}"
+            session, f"{base_url}/_harness/lag?since={since}&until={result.ended_at}"
         )
     if data is not None:
-        lag = [float(value) for _, value in data.get("lag", [])]
-    return summarize_pass(result, scenario, lag)
+        lag = [float(v) for t, v in data.get("lag", []) if t >= result.started_at]
+        rss = [float(v) for _, v in data.get("rss", [])]
+    return summarize_pass(result, scenario, lag, rss)
 
 
 def main() -> int:
