@@ -464,7 +464,7 @@ class FlowWriter(Generic[T]):
             self._items += count
             self._bytes += len(data)
             self._writes += 1
-            tally.wrote(count, len(data))
+            tally.wrote(count, len(data), 0.0)
         encode = self._encoder.encode
         time_slice = self._options.time_slice
         protocol, payload_writer = self._protocol, self._payload_writer
@@ -508,7 +508,7 @@ class FlowWriter(Generic[T]):
             self._items += 1
             self._bytes += size
             self._writes += 1
-            tally.wrote(1, size)  # written as soon as pulled: no queue, no lag
+            tally.wrote(1, size, 0.0)  # written as soon as it was pulled: it waited for nothing
             if pulled >= next_yield:  # wrote for a time slice: every other task gets a turn
                 await asyncio.sleep(0)
                 next_yield = now() + time_slice
