@@ -115,10 +115,13 @@ def test_accounting_is_exact_and_drops_are_the_servers(firehose: Mapping[str, An
     for label, entry in firehose.items():
         accounting = entry["accounting"]
         assert accounting["lost"] == 0 and accounting["out_of_order"] == 0, label
-        assert accounting["left"] == accounting["streams"], label  # everyone left after 2.5 s
     for label in ("pull", "push-unbounded"):
         accounting = firehose[label]["accounting"]
+        # The whole stream takes far longer than 2.5 s at the readers' pace: everyone left.
+        assert accounting["left"] == accounting["streams"], label
         assert accounting["dropped"] == accounting["missing"] == 0, label
+    # A design that drops may finish before its readers leave (what it dropped it need not
+    # send), so only its drops are checked.
     dropping = firehose["push-buffer:drop-oldest"]["accounting"]
     assert dropping["dropped"] > 0
     assert dropping["missing"] <= dropping["dropped"]
