@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Any, Generic, TypeVar
 
+from ._upstream import signal_end
 from ._workloop import WorkLoop
 from .errors import InvalidDemandError
 from .hooks import report_undeliverable
@@ -135,15 +136,8 @@ class DemandLoop(WorkLoop):
             self._state = Lifecycle.TERMINATED
         downstream = self._downstream
         self._release_fenced()
-        if downstream is None:
-            return
-        try:
-            if error is None:
-                downstream.on_completed()
-            else:
-                downstream.on_error(error)
-        except Exception as late:
-            report_undeliverable(late)
+        if downstream is not None:
+            signal_end(downstream, error)
 
     def _abandon(self, error: Exception) -> None:
         """The subscriber raised from ``on_next`` (rule 2.13): stop, release, report it."""

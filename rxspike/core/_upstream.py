@@ -59,13 +59,9 @@ def subscribe_fenced(subscriber: Subscriber[Any], subscription: Subscription) ->
     return True
 
 
-def end_at_once(subscriber: Subscriber[Any], error: Exception | None) -> None:
-    """End a stream before anyone could ask: ``on_subscribe(NO_DEMAND)``, then ``on_error``
-    (or ``on_completed`` for None), each fenced: what they raise goes to the hook."""
-    if not subscribe_fenced(subscriber, NO_DEMAND):
-        if error is not None:
-            report_undeliverable(error)
-        return
+def signal_end(subscriber: Subscriber[Any], error: Exception | None) -> None:
+    """The terminal signal, fenced: ``on_error(error)`` (``on_completed`` for None); what the
+    subscriber raises from it goes to the hook, never into the producer (rule 2.13)."""
     try:
         if error is None:
             subscriber.on_completed()
@@ -73,6 +69,16 @@ def end_at_once(subscriber: Subscriber[Any], error: Exception | None) -> None:
             subscriber.on_error(error)
     except Exception as late:
         report_undeliverable(late)
+
+
+def end_at_once(subscriber: Subscriber[Any], error: Exception | None) -> None:
+    """End a stream before anyone could ask: ``on_subscribe(NO_DEMAND)``, then ``on_error``
+    (or ``on_completed`` for None), each fenced: what they raise goes to the hook."""
+    if not subscribe_fenced(subscriber, NO_DEMAND):
+        if error is not None:
+            report_undeliverable(error)
+        return
+    signal_end(subscriber, error)
 
 
 class UpstreamStage(Protocol):

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Generic, TypeVar
 
 from ._demand import ACTIVE, Lifecycle
+from ._upstream import signal_end
 from .errors import InvalidDemandError, RxSpikeError
 from .flowable import Flowable
 from .hooks import report_undeliverable
@@ -245,13 +246,7 @@ class _AsyncIterableSubscription(Generic[T]):
             if error is not None:  # the subscriber has left (rule 1.6): nobody else can have it
                 report_undeliverable(error)
             return
-        try:
-            if error is None:
-                subscriber.on_completed()
-            else:
-                subscriber.on_error(error)
-        except Exception as late:
-            report_undeliverable(late)
+        signal_end(subscriber, error)
 
 
 def from_async_iterable(
