@@ -4,8 +4,9 @@ The server runs in its own process (``python -m benchmarks.web --serve``); the c
 curl writing to ``/dev/null``, one request at a time, so the figures measure the server.
 Without curl, an aiohttp client process stands in, with glibc's malloc tuned
 (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``) so big chunks do not measure page
-faults instead of the server (DESIGN.md section 5). Each row is the median of ``REPEATS``
-runs; the variants take turns, so drift hits them alike. Ratios divide medians of one run.
+faults instead of the server (untuned, aiohttp's client is bimodal on 64 KiB chunks).
+Each row is the median of ``REPEATS`` runs; the variants take turns, so drift hits them
+alike. Ratios divide medians of one run.
 
 Rows:
 

@@ -1,4 +1,4 @@
-"""The demand rules of the core (DESIGN.md section 3) on rxspike's own sources and segments."""
+"""The demand rules of the core (Reactive Streams 1.0.4) on rxspike's sources and segments."""
 
 from __future__ import annotations
 

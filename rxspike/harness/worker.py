@@ -9,7 +9,7 @@ line on the worker's stdin and reads one JSON answer per line from its stdout::
 
 The runner starts it with glibc's ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``
 raised: aiohttp's client reading 64 KiB chunks otherwise measures glibc's page faults more
-than the server (see DESIGN.md, section 5).
+than the server (measured here: 0.65-2.9 GB/s, bimodal, against a stable 2.2 GB/s tuned).
 """
 
 from __future__ import annotations
