@@ -169,10 +169,14 @@ class FrameReceiver(Generic[T]):
             self._fail_and_cancel(error)
             return
         chunks = self.chunks
-        if not chunks:
-            self.since = self._clock()
         chunks.append(chunk)
-        if len(chunks) > self._limit:
+        queued = len(chunks)
+        if queued == 1:
+            self.since = self._clock()
+            # The writer waits only on an empty queue: only its first frame wakes it.
+            if self.waiter is not None:
+                self.wake()
+        elif queued > self._limit:
             chunks.pop()
             self._fail_and_cancel(
                 MissingBackpressureError(
@@ -181,8 +185,6 @@ class FrameReceiver(Generic[T]):
                 )
             )
             return
-        if self.waiter is not None:
-            self.wake()
 
     def on_error(self, error: Exception) -> None:
         if threading.get_ident() != self._thread:
