@@ -214,14 +214,15 @@ b'data: {"error":"Internal Server Error","status":500,"stream":3,"retry":false}'
         return b"" if self._retry is None else f"retry: {self._retry}\n\n".encode()
 
     def encode(self, item: Any) -> bytes:
+        # A plain str first: the bulk case, one call per item, so it takes one test.
+        if type(item) is str and self._plain:
+            if "\n" in item or "\r" in item:
+                return self._data_lines(item).encode() + b"\n"
+            return f"data: {item}\n\n".encode()
         if isinstance(item, ServerSentEvent):
             return self._frame(item.data, item.event, item.id, item.retry, item.comment)
         if not self._plain:
             return self._selected(item)
-        if type(item) is str:
-            if "\n" in item or "\r" in item:
-                return self._data_lines(item).encode() + b"\n"
-            return f"data: {item}\n\n".encode()
         if isinstance(item, (bytes, bytearray, memoryview)):
             return self.encode(bytes(item).decode())
         return self._data_lines(self._dumps(item)).encode() + b"\n"
