@@ -373,14 +373,7 @@ class Runner:
             if sweeps[label]:
                 entry["sweep"] = sweeps[label]
             out_variants[label] = entry
-        return {
-            "name": scenario.name,
-            "title": scenario.title,
-            "description": scenario.prose,
-            "order": scenario.order,
-            "spec": scenario.to_dict(),
-            "variants": out_variants,
-        }
+        return _scenario_record(scenario, out_variants)
 
     def _tracked(
         self,
@@ -427,14 +420,7 @@ class Runner:
                 "accounting": combine_accounting([summary]),
                 "soak": summary.get("usage"),
             }
-        return {
-            "name": scenario.name,
-            "title": scenario.title,
-            "description": scenario.prose,
-            "order": scenario.order,
-            "spec": scenario.to_dict(),
-            "variants": out_variants,
-        }
+        return _scenario_record(scenario, out_variants)
 
     def _workers(
         self, worker: WorkerProcess, scenario: Scenario, variants: Sequence[Variant]
@@ -505,14 +491,7 @@ class Runner:
             }
             for v in variants
         }
-        return {
-            "name": scenario.name,
-            "title": scenario.title,
-            "description": scenario.prose,
-            "order": scenario.order,
-            "spec": scenario.to_dict(),
-            "variants": out_variants,
-        }
+        return _scenario_record(scenario, out_variants)
 
     def _flamegraphs(self, results: dict[str, Any], captures: list[tuple[str, str, Path]]) -> None:
         """Render a plain (and, if asked, a temporal) flamegraph per capture, two at a time."""
@@ -616,4 +595,16 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(terse=True),
         "cpus": os.cpu_count(),
         "packages": versions,
+    }
+
+
+def _scenario_record(scenario: Scenario, variants: dict[str, Any]) -> dict[str, Any]:
+    """One scenario's entry in ``metrics.json``: what ran, and each variant's figures."""
+    return {
+        "name": scenario.name,
+        "title": scenario.title,
+        "description": scenario.prose,
+        "order": scenario.order,
+        "spec": scenario.to_dict(),
+        "variants": variants,
     }
